@@ -1,0 +1,3 @@
+from ojin_local.cli import main
+
+main()

@@ -1,0 +1,35 @@
+"""The app factory: one Sanic app wired to already-opened services."""
+
+from __future__ import annotations
+
+from sanic import Sanic
+
+from ojin_local.http import errors, middleware
+from ojin_local.http.routes import admin, docs, health, model_configs, model_variants, public
+from ojin_local.services import Services
+
+BLUEPRINTS = (
+    model_variants.bp,
+    model_configs.bp,
+    public.bp,
+    admin.bp,
+    health.bp,
+    docs.bp,
+)
+
+
+def create_app(services: Services, name: str = "ojin_local") -> Sanic:
+    app = Sanic(name, configure_logging=False)
+    app.config.update(
+        REQUEST_MAX_SIZE=services.config.server.max_body_bytes,
+        ACCESS_LOG=False,
+        MOTD=False,
+        TOUCHUP=False,
+        FALLBACK_ERROR_FORMAT="json",
+    )
+    app.ctx.services = services
+    for blueprint in BLUEPRINTS:
+        app.blueprint(blueprint)
+    middleware.register(app)
+    errors.register(app)
+    return app

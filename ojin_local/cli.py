@@ -1,0 +1,259 @@
+"""The `ojin-local` command. With no sub-command it serves, as Datasette's does."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+import tomli_w
+
+from ojin_local import __version__
+from ojin_local.config import (
+    DEV_KEY,
+    DEV_ORGANIZATION,
+    DEV_USER,
+    Config,
+    ConfigError,
+    as_masked_dict,
+    load_config,
+    with_public_url,
+)
+from ojin_local.db import DatabaseTooNew
+from ojin_local.domain import auth
+from ojin_local.errors import ApiError
+
+if TYPE_CHECKING:
+    from ojin_local.services import Services
+
+
+class DefaultToServe(click.Group):
+    """`ojin-local --port 9000` means `ojin-local serve --port 9000`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        first = args[0] if args else None
+        if first not in self.commands and first not in ("--help", "-h", "--version"):
+            args = ["serve", *args]
+        return super().parse_args(ctx, args)
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"ojin-local: error: {message}", err=True)
+    sys.exit(code)
+
+
+def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Where the database and objects live (default: the platform's user data dir).",
+    )(fn)
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="A TOML config file (see config.example.toml).",
+    )(fn)
+
+
+def read_config(config_path: Path | None, **flags: Any) -> Config:
+    """The effective config, or exit 2 with one line naming the bad key and its source."""
+    try:
+        return load_config(config_path, overrides=flags)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+        raise AssertionError("unreachable") from exc
+
+
+@click.group(cls=DefaultToServe, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ojin-local", message="%(prog)s %(version)s")
+def cli() -> None:
+    """A self-hosted, offline stand-in for the Ojin REST API."""
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default 8080; 0 picks one).")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Log verbosity (default info).",
+)
+@config_options
+def serve(
+    config_path: Path | None,
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    log_level: str | None,
+) -> None:
+    """Serve the API (the default command)."""
+    config = read_config(
+        config_path,
+        **{
+            "server.host": host,
+            "server.port": port,
+            "server.data_dir": str(data_dir) if data_dir else None,
+            "server.log_level": log_level,
+        },
+    )
+    setup_logging(config.server.log_level)
+    listener = bind(config.server.host, config.server.port)
+    config = with_public_url(config, config.server.host, listener.getsockname()[1])
+    services = open_or_exit(config)
+    from ojin_local.server import run
+
+    run(services, listener, announce)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind before anything else, so port 0 resolves and the URL can be printed exactly."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1)
+    sock.set_inheritable(True)
+    return sock
+
+
+def open_or_exit(config: Config) -> Services:
+    # Imported here so that `--version`, `config show` and `keys` need not import Sanic.
+    from ojin_local.services import open_services
+
+    try:
+        return open_services(config)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    except DatabaseTooNew as exc:
+        fail(str(exc), 1)
+    raise AssertionError("unreachable")
+
+
+def announce(config: Config, dev_key_active: bool) -> None:
+    lines = [
+        f"ojin-local {__version__} serving the Ojin API at {config.server.public_url}/v1",
+        f"  data dir:  {config.server.data_dir}",
+        f"  storage:   {config.storage.backend}",
+        f"  docs:      {config.server.public_url}/docs",
+    ]
+    if dev_key_active:
+        lines.append(
+            f"  dev key:   X-API-Key: {DEV_KEY}  (organization {DEV_ORGANIZATION}, "
+            f"user {DEV_USER}, admin)"
+        )
+        if not is_loopback(config.server.host):
+            lines.append(
+                f"  WARNING: the development key is active and {config.server.host} is not a "
+                "loopback address: anyone who can reach this port has admin access. "
+                "Configure [[api_keys]] or run `ojin-local keys create`."
+            )
+    click.echo("\n".join(lines), err=False)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if level != "debug":
+        logging.getLogger("sanic").setLevel(logging.WARNING)
+
+
+@cli.group(name="config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("show")
+@config_options
+def config_show(config_path: Path | None, data_dir: Path | None) -> None:
+    """Print the effective configuration (file, environment and flags applied; secrets masked)."""
+    config = read_config(config_path, **{"server.data_dir": str(data_dir) if data_dir else None})
+    click.echo(tomli_w.dumps(as_masked_dict(config)), nl=False)
+
+
+@cli.group()
+def keys() -> None:
+    """Manage API keys stored in the data dir (only their hashes are kept)."""
+
+
+def with_database(config_path: Path | None, data_dir: Path | None, fn: Callable[..., Any]) -> Any:
+    from ojin_local.services import open_database
+
+    config = read_config(config_path, **{"server.data_dir": str(data_dir) if data_dir else None})
+    try:
+        db = open_database(config)
+    except DatabaseTooNew as exc:
+        fail(str(exc), 1)
+    try:
+        return db.write_sync(fn)
+    except ApiError as exc:
+        fail(exc.message, 1)
+    finally:
+        db.close()
+
+
+@keys.command("create")
+@click.option("--org", "organization_id", required=True, help="Organization the key acts for.")
+@click.option("--user", "user_id", required=True, help="User id recorded as creator.")
+@click.option("--admin", is_flag=True, help="Allow the admin routes under /_ojin/.")
+@config_options
+def keys_create(
+    config_path: Path | None, data_dir: Path | None, organization_id: str, user_id: str, admin: bool
+) -> None:
+    """Create a key and print it once."""
+    record, key = with_database(
+        config_path, data_dir, lambda: auth.create_key(organization_id, user_id, admin)
+    )
+    click.echo(key)
+    click.echo(
+        f"key id {record['key_id']} for {organization_id}/{user_id}"
+        f"{' (admin)' if admin else ''}; store the key now, it is not shown again.",
+        err=True,
+    )
+
+
+@keys.command("list")
+@config_options
+def keys_list(config_path: Path | None, data_dir: Path | None) -> None:
+    """List keys made with `keys create` (configured keys live in the config file)."""
+    rows = with_database(config_path, data_dir, auth.list_keys)
+    click.echo(f"{'KEY ID':<17} {'PREFIX':<14} {'ORGANIZATION':<20} {'USER':<20} ADMIN  STATUS")
+    for row in rows:
+        status = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        click.echo(
+            f"{row['key_id']:<17} {row['prefix'] + '…':<14} {row['organization_id']:<20} "
+            f"{row['user_id']:<20} {'yes' if row['admin'] else 'no':<6} {status}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@config_options
+def keys_revoke(config_path: Path | None, data_dir: Path | None, key_id: str) -> None:
+    """Revoke a key by its id; requests with it answer 401 from then on."""
+    row = with_database(config_path, data_dir, lambda: auth.revoke_key(key_id))
+    click.echo(f"revoked {row['key_id']} ({row['organization_id']}/{row['user_id']})")
+
+
+def main() -> None:
+    cli()

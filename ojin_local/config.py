@@ -1,0 +1,303 @@
+"""Configuration: embedded defaults < TOML file < OJIN_LOCAL_* environment < command-line flags.
+
+Everything is parsed once, here, into frozen dataclasses; the rest of the code only reads them.
+A wrong key or type is a `ConfigError` naming the key and where it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+ENV_PREFIX = "OJIN_LOCAL_"
+DEV_KEY = "ojin-local-dev-key"
+DEV_ORGANIZATION = "org_local"
+DEV_USER = "user_local"
+
+
+class ConfigError(Exception):
+    """A configuration value that cannot be used; the message names the key and its source."""
+
+
+def _choices(*values: str) -> dict[str, Any]:
+    return {"choices": values}
+
+
+SECRET = {"secret": True}
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    data_dir: str = ""
+    log_level: str = field(default="info", metadata=_choices("debug", "info", "warning", "error"))
+    max_body_bytes: int = 1_048_576
+
+
+@dataclass(frozen=True)
+class OrganizationsConfig:
+    template: str = "org_template"
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    backend: str = field(default="filesystem", metadata=_choices("filesystem", "s3"))
+    presign_expires_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class ApiKeyConfig:
+    key: str = field(default="", metadata=SECRET)
+    organization_id: str = ""
+    user_id: str = ""
+    admin: bool = False
+
+
+@dataclass(frozen=True)
+class ModelVariantConfig:
+    model_variant_id: str = ""
+    model_id: str = ""
+    title: str = ""
+    status: str = "public"
+    description: dict[str, str] = field(default_factory=dict)
+    configuration_schema: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    preview_media_url: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    organizations: OrganizationsConfig = field(default_factory=OrganizationsConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    api_keys: tuple[ApiKeyConfig, ...] = ()
+    model_variants: tuple[ModelVariantConfig, ...] = ()
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.server.data_dir)
+
+
+_REQUIRED_IN_TABLE = {
+    ApiKeyConfig: ("key", "organization_id", "user_id"),
+    ModelVariantConfig: ("model_variant_id", "model_id", "title"),
+}
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the effective configuration.
+
+    `overrides` maps dotted keys ("server.port") to values from command-line flags; a None value
+    means the flag was not given.
+    """
+    data: dict[str, Any] = {}
+    source = "embedded defaults"
+    if path is not None:
+        source = str(path)
+        data = _read_toml(Path(path))
+    env = os.environ if env is None else env
+    for dotted, raw in _env_values(env).items():
+        _set_dotted(data, dotted, raw)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, dotted, value)
+    config = _build(Config, data, "", source)
+    return _resolve_data_dir(config)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _env_values(env: Mapping[str, str]) -> dict[str, _EnvValue]:
+    """OJIN_LOCAL_<SECTION>_<KEY> variables, matched against the known sections."""
+    sections = sorted(_scalar_sections(Config, ""), key=len, reverse=True)
+    values: dict[str, _EnvValue] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        for section in sections:
+            prefix = section.replace(".", "_") + "_"
+            if rest.startswith(prefix):
+                values[f"{section}.{rest[len(prefix) :]}"] = _EnvValue(name, raw)
+                break
+        else:
+            raise ConfigError(f"unknown environment variable {name}")
+    return values
+
+
+@dataclass(frozen=True)
+class _EnvValue:
+    """A value still in its string form, converted once its target type is known."""
+
+    variable: str
+    raw: str
+
+
+def _scalar_sections(cls: type, prefix: str) -> list[str]:
+    sections = []
+    for f in dataclasses.fields(cls):
+        hint = _hints(cls)[f.name]
+        if dataclasses.is_dataclass(hint):
+            name = f"{prefix}{f.name}"
+            sections.append(name)
+            sections.extend(_scalar_sections(hint, name + "."))
+    return sections
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, key = dotted.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[key] = value
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _build(cls: type, data: Any, where: str, source: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{_label(where)} must be a table ({source})")
+    hints = _hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown key {_label(_join(where, key))} ({source})")
+    values = {}
+    for name, f in known.items():
+        if name in data:
+            values[name] = _convert(hints[name], data[name], _join(where, name), source, f)
+    for name in _REQUIRED_IN_TABLE.get(cls, ()):
+        if not values.get(name):
+            raise ConfigError(f"{_label(_join(where, name))} is required ({source})")
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, where: str, source: str, f: dataclasses.Field) -> Any:
+    if isinstance(value, _EnvValue):
+        value, source = _parse_env(hint, value, where), f"environment variable {value.variable}"
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where, source)
+    if origin is tuple:
+        item_type = typing.get_args(hint)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{_label(where)} must be an array of tables ({source})")
+        return tuple(
+            _build(item_type, item, f"{where}[{i}]", source) for i, item in enumerate(value)
+        )
+    if origin is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{_label(where)} must be an array of strings ({source})")
+        return list(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{_label(where)} must be a table ({source})")
+        return dict(value)
+    expected = {bool: "a boolean", int: "an integer", str: "a string"}[hint]
+    if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
+        raise ConfigError(f"{_label(where)} must be {expected}, got {value!r} ({source})")
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(
+            f"{_label(where)} must be one of {', '.join(choices)}, got {value!r} ({source})"
+        )
+    return value
+
+
+def _parse_env(hint: Any, value: _EnvValue, where: str) -> Any:
+    raw = value.raw.strip()
+    if hint is bool:
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+    elif hint is int:
+        try:
+            return int(raw)
+        except ValueError:
+            pass
+    elif hint is str:
+        return value.raw
+    else:
+        raise ConfigError(
+            f"{_label(where)} cannot be set from environment variable {value.variable}"
+        )
+    kind = "a boolean" if hint is bool else "an integer"
+    raise ConfigError(
+        f"{_label(where)} must be {kind}, got {raw!r} (environment variable {value.variable})"
+    )
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _label(where: str) -> str:
+    """'server.port' -> '[server] port', the way a TOML reader thinks of it."""
+    section, _, key = where.rpartition(".")
+    return f"[{section}] {key}" if section else key
+
+
+def _resolve_data_dir(config: Config) -> Config:
+    data_dir = config.server.data_dir or platformdirs.user_data_dir("ojin-local", appauthor=False)
+    resolved = str(Path(data_dir).expanduser().resolve())
+    return dataclasses.replace(config, server=dataclasses.replace(config.server, data_dir=resolved))
+
+
+def with_public_url(config: Config, host: str, port: int) -> Config:
+    """Fill in the public base URL from the bound address unless the config names one."""
+    if config.server.public_url:
+        url = config.server.public_url.rstrip("/")
+    else:
+        shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)
+        if ":" in shown and not shown.startswith("["):
+            shown = f"[{shown}]"
+        url = f"http://{shown}:{port}"
+    server = dataclasses.replace(config.server, public_url=url, port=port)
+    return dataclasses.replace(config, server=server)
+
+
+def as_masked_dict(config: Config) -> dict[str, Any]:
+    """The effective configuration with secrets masked, for `ojin-local config show`."""
+    return _masked(config)
+
+
+def _masked(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            out[f.name] = _mask(item) if f.metadata.get("secret") and item else _masked(item)
+        return out
+    if isinstance(value, tuple | list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _mask(secret: str) -> str:
+    return secret[:4] + "…" if len(secret) > 8 else "…"

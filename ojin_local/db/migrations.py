@@ -1,0 +1,86 @@
+"""Versioned schema migrations, tracked in SQLite's `PRAGMA user_version`.
+
+Each migration is a list of SQL statements, applied once, in order, inside one transaction.
+Migrations are written as SQL rather than derived from the models so that an old migration
+keeps meaning what it meant when it shipped. Append, never edit.
+"""
+
+from __future__ import annotations
+
+import peewee as pw
+
+MIGRATIONS: list[list[str]] = [
+    [
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE api_key (
+            key_id TEXT PRIMARY KEY,
+            key_hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            organization_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            admin INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )""",
+        """CREATE TABLE model_variant (
+            model_variant_id TEXT PRIMARY KEY,
+            model_id TEXT NOT NULL,
+            title TEXT NOT NULL,
+            description JSON NOT NULL DEFAULT '{}',
+            preview_media_url TEXT,
+            configuration_schema JSON NOT NULL DEFAULT '{}',
+            tags JSON NOT NULL DEFAULT '[]',
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE model_config (
+            model_config_id TEXT PRIMARY KEY,
+            organization_id TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            model_variant_id TEXT NOT NULL REFERENCES model_variant (model_variant_id),
+            created_by TEXT NOT NULL,
+            title TEXT NOT NULL,
+            model_configurations JSON NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (organization_id, title)
+        )""",
+        "CREATE INDEX model_config_listing ON model_config"
+        " (organization_id, created_at, model_config_id)",
+        "CREATE INDEX model_config_variant ON model_config (model_variant_id)",
+        """CREATE TABLE model_config_reference (
+            model_config_id TEXT NOT NULL
+                REFERENCES model_config (model_config_id) ON DELETE CASCADE,
+            agent_config_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (model_config_id, agent_config_id)
+        )""",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class DatabaseTooNew(Exception):
+    """The data dir was written by a newer ojin-local; running on it could corrupt it."""
+
+
+def schema_version(db: pw.SqliteDatabase) -> int:
+    return db.execute_sql("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(db: pw.SqliteDatabase, path: str) -> int:
+    """Bring the schema up to date; returns the number of migrations applied."""
+    with db.atomic():
+        current = schema_version(db)
+        if current > SCHEMA_VERSION:
+            raise DatabaseTooNew(
+                f"the database {path} has schema version {current}, but this ojin-local "
+                f"understands up to {SCHEMA_VERSION}: upgrade ojin-local or use another --data-dir"
+            )
+        for version in range(current, SCHEMA_VERSION):
+            for statement in MIGRATIONS[version]:
+                db.execute_sql(statement)
+        db.execute_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return SCHEMA_VERSION - current

@@ -1,0 +1,72 @@
+"""Peewee models mirroring the tables that `migrations.py` creates.
+
+The migrations own the schema; these classes only name it for queries.
+"""
+
+from __future__ import annotations
+
+import peewee as pw
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        legacy_table_names = False
+
+
+class Meta(BaseModel):
+    """Small facts about this data dir, e.g. whether the demo seed was loaded."""
+
+    key = pw.TextField(primary_key=True)
+    value = pw.TextField()
+
+
+class ApiKey(BaseModel):
+    """Keys made by `ojin-local keys create`; only a SHA-256 of the key is kept."""
+
+    key_id = pw.TextField(primary_key=True)
+    key_hash = pw.TextField(unique=True)
+    prefix = pw.TextField()
+    organization_id = pw.TextField()
+    user_id = pw.TextField()
+    admin = pw.BooleanField(default=False)
+    created_at = pw.TextField()
+    revoked_at = pw.TextField(null=True)
+
+
+class ModelVariant(BaseModel):
+    model_variant_id = pw.TextField(primary_key=True)
+    model_id = pw.TextField()
+    title = pw.TextField()
+    description = pw.JSONField()
+    preview_media_url = pw.TextField(null=True)
+    configuration_schema = pw.JSONField()
+    tags = pw.JSONField()
+    status = pw.TextField()
+    created_at = pw.TextField()
+    updated_at = pw.TextField()
+
+
+class ModelConfig(BaseModel):
+    model_config_id = pw.TextField(primary_key=True)
+    organization_id = pw.TextField()
+    model_id = pw.TextField()
+    model_variant_id = pw.TextField()
+    created_by = pw.TextField()
+    title = pw.TextField()
+    model_configurations = pw.JSONField()
+    created_at = pw.TextField()
+    updated_at = pw.TextField()
+
+
+class ModelConfigReference(BaseModel):
+    """An agent configuration's use of a model configuration; it blocks deleting the latter."""
+
+    model_config_id = pw.TextField()
+    agent_config_id = pw.TextField()
+    created_at = pw.TextField()
+
+    class Meta:
+        primary_key = pw.CompositeKey("model_config_id", "agent_config_id")
+
+
+ALL_MODELS: list[type[BaseModel]] = [Meta, ApiKey, ModelVariant, ModelConfig, ModelConfigReference]

@@ -1,0 +1,224 @@
+"""Model configurations: an organization's settings for one model variant.
+
+An organization sees its own configurations and the template organization's; it may change only
+its own. Another organization's configuration is answered as not found, never as forbidden, so its
+existence does not leak. Write methods run inside one IMMEDIATE transaction (see `Database.write`),
+so their checks and their writes cannot interleave with another request's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ojin_local.db.models import ModelConfig, ModelConfigReference
+from ojin_local.domain.auth import Principal
+from ojin_local.domain.common import Page, PageRequest, is_uuid, new_id, now_iso
+from ojin_local.domain.model_variants import VariantCatalog
+from ojin_local.errors import Conflict, Forbidden, NotFound, ValidationError
+from ojin_local.spec import SchemaValidator
+
+PUBLIC_FIELDS = (
+    "model_config_id",
+    "model_id",
+    "model_variant_id",
+    "title",
+    "model_configurations",
+    "created_at",
+    "updated_at",
+)
+
+
+class ModelConfigs:
+    def __init__(
+        self, catalog: VariantCatalog, template_organization: str, schemas: SchemaValidator
+    ) -> None:
+        self.catalog = catalog
+        self.template_organization = template_organization
+        self.schemas = schemas
+
+    # Reads
+
+    def list(
+        self, principal: Principal, *, source: str, model_variant_id: str | None, page: PageRequest
+    ) -> Page:
+        owner = self.template_organization if source == "template" else principal.organization_id
+        query = ModelConfig.select().where(ModelConfig.organization_id == owner)
+        if model_variant_id is not None:
+            query = query.where(ModelConfig.model_variant_id == model_variant_id)
+        total = query.count()
+        rows = (
+            query.order_by(ModelConfig.created_at, ModelConfig.model_config_id)
+            .limit(page.limit)
+            .offset(page.offset)
+            .dicts()
+        )
+        return Page(list(rows), total, page)
+
+    def get(self, principal: Principal, model_config_id: str) -> dict[str, Any]:
+        return self._visible(principal, model_config_id)
+
+    def get_public(self, model_config_id: str) -> dict[str, Any]:
+        """Any organization's configuration, by UUID alone, without its internal fields."""
+        row = self._find(model_config_id)
+        return {name: row[name] for name in PUBLIC_FIELDS}
+
+    # Writes
+
+    def create(self, principal: Principal, body: Any) -> dict[str, Any]:
+        data = self._parse(body, "ModelConfigCreationRequest")
+        variant = self.catalog.get(data["model_variant_id"], authenticated=True)
+        configurations = data.get("model_configurations", {})
+        self._check_configurations(variant["model_variant_id"], configurations)
+        self._check_title_free(principal.organization_id, data["title"])
+        now = now_iso()
+        row = {
+            "model_config_id": new_id(),
+            "organization_id": principal.organization_id,
+            "model_id": variant["model_id"],
+            "model_variant_id": variant["model_variant_id"],
+            "created_by": principal.user_id,
+            "title": data["title"],
+            "model_configurations": configurations,
+            "created_at": now,
+            "updated_at": now,
+        }
+        ModelConfig.insert(row).execute()
+        return row
+
+    def update(self, principal: Principal, model_config_id: str, body: Any) -> dict[str, Any]:
+        row = self._writable(principal, model_config_id)
+        data = self._parse(body, "ModelConfigUpdateRequest")
+        self._check_configurations(row["model_variant_id"], data["model_configurations"])
+        self._check_title_free(principal.organization_id, data["title"], model_config_id)
+        row.update(
+            title=data["title"],
+            model_configurations=data["model_configurations"],
+            updated_at=now_iso(),
+        )
+        ModelConfig.update(
+            title=row["title"],
+            model_configurations=row["model_configurations"],
+            updated_at=row["updated_at"],
+        ).where(ModelConfig.model_config_id == model_config_id).execute()
+        return row
+
+    def delete(self, principal: Principal, model_config_id: str, referenced_by: str | None) -> None:
+        """Refused while an agent configuration other than `referenced_by` still uses it."""
+        self._writable(principal, model_config_id)
+        blocking = [
+            ref["agent_config_id"]
+            for ref in self.list_references(model_config_id)
+            if ref["agent_config_id"] != referenced_by
+        ]
+        if blocking:
+            raise Conflict(
+                f"Model configuration {model_config_id} is referenced by "
+                f"{len(blocking)} agent configuration(s); remove those references first.",
+                {"model_config_id": model_config_id, "referenced_by": blocking},
+            )
+        ModelConfigReference.delete().where(
+            ModelConfigReference.model_config_id == model_config_id
+        ).execute()
+        ModelConfig.delete().where(ModelConfig.model_config_id == model_config_id).execute()
+
+    # References from agent configurations (admin routes)
+
+    def list_references(self, model_config_id: str) -> list[dict[str, Any]]:
+        self._find(model_config_id)
+        query = (
+            ModelConfigReference.select()
+            .where(ModelConfigReference.model_config_id == model_config_id)
+            .order_by(ModelConfigReference.created_at, ModelConfigReference.agent_config_id)
+        )
+        return list(query.dicts())
+
+    def add_reference(self, model_config_id: str, body: Any) -> dict[str, Any]:
+        data = self._parse(body, "ModelConfigReferenceRequest")
+        self._find(model_config_id)
+        agent_config_id = data.get("agent_config_id") or new_id()
+        exists = ModelConfigReference.select().where(
+            (ModelConfigReference.model_config_id == model_config_id)
+            & (ModelConfigReference.agent_config_id == agent_config_id)
+        )
+        if exists.exists():
+            raise Conflict(
+                f"Agent configuration {agent_config_id} already references {model_config_id}.",
+                {"model_config_id": model_config_id, "agent_config_id": agent_config_id},
+            )
+        row = {
+            "model_config_id": model_config_id,
+            "agent_config_id": agent_config_id,
+            "created_at": now_iso(),
+        }
+        ModelConfigReference.insert(row).execute()
+        return row
+
+    def remove_reference(self, model_config_id: str, agent_config_id: str) -> None:
+        self._find(model_config_id)
+        removed = (
+            ModelConfigReference.delete()
+            .where(
+                (ModelConfigReference.model_config_id == model_config_id)
+                & (ModelConfigReference.agent_config_id == agent_config_id)
+            )
+            .execute()
+        )
+        if not removed:
+            raise NotFound(
+                f"Agent configuration {agent_config_id} does not reference {model_config_id}.",
+                {"model_config_id": model_config_id, "agent_config_id": agent_config_id},
+            )
+
+    # Rules
+
+    def _find(self, model_config_id: str, *organizations: str) -> dict[str, Any]:
+        query = ModelConfig.select().where(ModelConfig.model_config_id == model_config_id)
+        if organizations:
+            query = query.where(ModelConfig.organization_id.in_(organizations))
+        row = query.dicts().first() if is_uuid(model_config_id) else None
+        if row is None:
+            raise NotFound(
+                f"Model configuration {model_config_id} was not found.",
+                {"model_config_id": model_config_id},
+            )
+        return row
+
+    def _visible(self, principal: Principal, model_config_id: str) -> dict[str, Any]:
+        return self._find(model_config_id, principal.organization_id, self.template_organization)
+
+    def _writable(self, principal: Principal, model_config_id: str) -> dict[str, Any]:
+        row = self._visible(principal, model_config_id)
+        if row["organization_id"] != principal.organization_id:
+            raise Forbidden(
+                f"Model configuration {model_config_id} is a template and is read-only.",
+                {"model_config_id": model_config_id},
+            )
+        return row
+
+    def _parse(self, body: Any, schema: str) -> dict[str, Any]:
+        errors = self.schemas.component_errors(schema, body)
+        if errors:
+            raise ValidationError("The request body is not valid.", errors)
+        return body
+
+    def _check_configurations(self, model_variant_id: str, configurations: dict[str, Any]) -> None:
+        errors = self.catalog.configuration_errors(model_variant_id, configurations)
+        if errors:
+            raise ValidationError(
+                f"model_configurations does not match the configuration_schema of "
+                f"{model_variant_id}.",
+                errors,
+            )
+
+    def _check_title_free(
+        self, organization_id: str, title: str, own_id: str | None = None
+    ) -> None:
+        query = ModelConfig.select(ModelConfig.model_config_id).where(
+            (ModelConfig.organization_id == organization_id) & (ModelConfig.title == title)
+        )
+        clash = query.scalar()
+        if clash is not None and clash != own_id:
+            raise Conflict(
+                f"A model configuration titled {title!r} already exists in this organization.",
+                {"title": title, "model_config_id": clash},
+            )

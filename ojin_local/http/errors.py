@@ -1,0 +1,76 @@
+"""The one place where every exception becomes an HTTP answer.
+
+Domain errors render as themselves; Sanic's own (unknown route, wrong method, body too large,
+malformed request) are translated to the same `ErrorResponse` shape; anything else is a 500 that
+logs its traceback under the request id and shows the client only that id.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sanic import Request, Sanic
+from sanic import exceptions as sanic_errors
+from sanic.response import HTTPResponse, json
+
+from ojin_local import errors
+
+log = logging.getLogger("ojin_local.errors")
+
+_BY_STATUS: dict[int, type[errors.ApiError]] = {
+    cls.status: cls
+    for cls in (
+        errors.Unauthorized,
+        errors.Forbidden,
+        errors.NotFound,
+        errors.MethodNotAllowed,
+        errors.Conflict,
+        errors.PayloadTooLarge,
+        errors.UnsupportedMediaType,
+        errors.ServiceUnavailable,
+    )
+}
+
+
+def as_api_error(request: Request, exc: Exception) -> errors.ApiError:
+    if isinstance(exc, errors.ApiError):
+        return exc
+    if isinstance(exc, sanic_errors.NotFound):
+        return errors.NotFound(
+            f"No route matches {request.method} {request.path}.", {"path": request.path}
+        )
+    if isinstance(exc, sanic_errors.MethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods or ()))
+        return errors.MethodNotAllowed(
+            f"{request.method} is not allowed on {request.path}.",
+            {"allowed_methods": sorted(exc.allowed_methods or ())},
+            headers={"Allow": allowed},
+        )
+    if isinstance(exc, sanic_errors.PayloadTooLarge):
+        limit = request.app.config.REQUEST_MAX_SIZE
+        return errors.PayloadTooLarge(
+            f"The request body is larger than {limit} bytes.", {"max_bytes": limit}
+        )
+    if isinstance(exc, sanic_errors.SanicException) and exc.status_code < 500:
+        if exc.status_code in _BY_STATUS:
+            return _BY_STATUS[exc.status_code](str(exc))
+        return errors.ValidationError(str(exc) or "The request is malformed.", [])
+    return errors.InternalError(
+        "An unexpected error occurred; the server log has the details under this request id.",
+        {"request_id": request_id(request)},
+    )
+
+
+def request_id(request: Request) -> str:
+    return getattr(request.ctx, "request_id", "") or "-"
+
+
+def render_error(request: Request, exc: Exception) -> HTTPResponse:
+    error = as_api_error(request, exc)
+    if isinstance(error, errors.InternalError) and error is not exc:
+        log.error("request %s failed", request_id(request), exc_info=exc)
+    return json(error.to_body(), status=error.status, headers=error.headers)
+
+
+def register(app: Sanic) -> None:
+    app.error_handler.add(Exception, render_error)

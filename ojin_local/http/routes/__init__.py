@@ -1,0 +1,1 @@
+"""One blueprint per resource; handlers only parse, call the domain and render."""

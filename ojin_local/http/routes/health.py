@@ -1,0 +1,17 @@
+"""GET /_ojin/health: is the appliance usable, and what is it running on."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from ojin_local.domain.health import health_report
+from ojin_local.http.context import services
+from ojin_local.http.middleware import AUTH_NONE
+
+bp = Blueprint("health", url_prefix="/_ojin")
+
+
+@bp.get("/health", ctx_auth=AUTH_NONE, ctx_operation="ojinHealth")
+async def health(request: Request) -> HTTPResponse:
+    return json(health_report(services(request)))

@@ -1,0 +1,50 @@
+"""Unauthenticated routes for the Ojin widget, callable from any origin."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, empty, json
+
+from ojin_local.http.context import services
+from ojin_local.http.middleware import AUTH_NONE
+
+bp = Blueprint("public", url_prefix="/v1/public")
+
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, OPTIONS",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+MODEL_CONFIG = "/model-configs/<model_config_id>"
+
+
+@bp.get(
+    MODEL_CONFIG,
+    ctx_auth=AUTH_NONE,
+    ctx_cors=True,
+    ctx_operation="publicGetModelConfigById",
+)
+async def public_get_model_config(request: Request, model_config_id: str) -> HTTPResponse:
+    return json(services(request).model_configs.get_public(model_config_id))
+
+
+async def preflight(request: Request, **_: str) -> HTTPResponse:
+    """Answer a CORS preflight, allowing whatever headers the browser asks about."""
+    asked = request.headers.get("access-control-request-headers")
+    headers = {**PREFLIGHT_HEADERS, "Access-Control-Allow-Headers": asked or "*"}
+    return empty(headers=headers)
+
+
+def allow_preflight(path: str) -> None:
+    bp.add_route(
+        preflight,
+        path,
+        methods=["OPTIONS"],
+        name=f"preflight{path.replace('/', '_')}",
+        ctx_auth=AUTH_NONE,
+        ctx_cors=True,
+    )
+
+
+allow_preflight(MODEL_CONFIG)

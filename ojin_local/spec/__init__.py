@@ -1,0 +1,59 @@
+"""The API contract: the seed OpenAPI document (bundled unchanged) and schema validation against it.
+
+`ojin-rest-v1.json` is a verbatim copy of the real service's spec; never edit it by hand. Local
+behaviour is described by `served.py`, which builds the document served at /openapi.json.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+from jsonschema.exceptions import ValidationError
+from openapi_schema_validator import OAS30ReadValidator, OAS30Validator
+
+from ojin_local.errors import field_error
+
+SEED_FILENAME = "ojin-rest-v1.json"
+
+
+@functools.cache
+def _seed_text() -> str:
+    return resources.files(__package__).joinpath(SEED_FILENAME).read_text(encoding="utf-8")
+
+
+def seed_spec() -> dict[str, Any]:
+    """A fresh copy of the seed document, safe to modify."""
+    return json.loads(_seed_text())
+
+
+class SchemaValidator:
+    """Validates JSON values against schemas of one OpenAPI 3.0 document, `$ref`s included.
+
+    Request bodies are checked with readOnly properties neither required nor refused (a client
+    may echo them back and they are ignored); responses are checked with readOnly required.
+    """
+
+    def __init__(self, spec: dict[str, Any], *, responses: bool = False) -> None:
+        self.spec = spec
+        cls = OAS30ReadValidator if responses else OAS30Validator
+        self._root = cls(spec, format_checker=cls.FORMAT_CHECKER)
+
+    def component_errors(self, name: str, instance: Any) -> list[dict[str, str]]:
+        """Every way `instance` breaks `#/components/schemas/<name>`, as field errors."""
+        return self.errors({"$ref": f"#/components/schemas/{name}"}, instance)
+
+    def errors(self, schema: dict[str, Any], instance: Any) -> list[dict[str, str]]:
+        """Every way `instance` breaks `schema`, whose `#/...` references point into the spec."""
+        found = self._root.evolve(schema=schema).iter_errors(instance)
+        ordered = sorted(found, key=lambda e: [str(p) for p in e.absolute_path])
+        return [field_error(_field_name(e), e.message) for e in ordered]
+
+
+def _field_name(error: ValidationError) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        parts.append(str(error.message).split("'")[1])
+    return ".".join(parts) or "(body)"

@@ -1,0 +1,226 @@
+"""The document served at /openapi.json: the seed spec plus every local addition.
+
+Each addition or change carries `x-ojin-local` with the reason, so a reader can tell the real
+service's contract from what ojin-local adds or pins down where the seed is silent. Request bodies
+are validated against this document's schemas, so what it says is what the server does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ojin_local import __version__
+from ojin_local.spec import seed_spec
+
+LOCAL = "x-ojin-local"
+JSON = "application/json"
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {JSON: {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+        LOCAL: "Not in the seed spec; answered by ojin-local (and, as far as known, the service).",
+    }
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {JSON: {"schema": schema}}
+
+
+def _operations(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        operation["operationId"]: operation
+        for path_item in spec["paths"].values()
+        for method, operation in path_item.items()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+
+
+def optional_auth_on_model_variants(spec: dict[str, Any]) -> None:
+    for operation_id in ("listModelVariants", "getModelVariantById"):
+        operation = _operations(spec)[operation_id]
+        operation["security"] = [{"APIKeyAuth": []}, {}]
+        operation[LOCAL] = (
+            "Security made explicit: the key is optional here, as the description says; "
+            "without one only variants with status=public are visible."
+        )
+
+
+def model_config_rules(spec: dict[str, Any]) -> None:
+    operations = _operations(spec)
+    for operation_id in ("createModelConfig", "updateModelConfig"):
+        operations[operation_id]["responses"]["409"] = _error_response(
+            "A model configuration with this title already exists in the organization."
+        )
+    operations["deleteModelConfig"]["responses"]["400"] = _error_response(
+        "referenced_by is not a UUID."
+    )
+    schemas = spec["components"]["schemas"]
+    for name in ("ModelConfigCreationRequest", "ModelConfigUpdateRequest"):
+        schemas[name]["properties"]["title"].update(
+            {"minLength": 1, "maxLength": 255, "pattern": r"\S", LOCAL: "A title may not be blank."}
+        )
+
+
+def request_body_errors(spec: dict[str, Any]) -> None:
+    for operation in _operations(spec).values():
+        if "requestBody" in operation:
+            operation["responses"]["413"] = _error_response("The request body is too large.")
+            operation["responses"]["415"] = _error_response("The request body is not JSON.")
+
+
+def local_routes(spec: dict[str, Any], public_url: str) -> None:
+    schemas = spec["components"]["schemas"]
+    schemas.update(
+        {
+            "Health": {
+                "type": "object",
+                LOCAL: "Local route.",
+                "properties": {
+                    "status": {"type": "string", "enum": ["ok", "degraded"]},
+                    "version": {"type": "string"},
+                    "database": {"type": "object", "additionalProperties": True},
+                    "storage": {"type": "object", "additionalProperties": True},
+                    "jobs": {"type": "object", "additionalProperties": True},
+                },
+                "required": ["status", "version", "database", "storage", "jobs"],
+            },
+            "ModelConfigReferenceRequest": {
+                "type": "object",
+                LOCAL: "Admin route.",
+                "properties": {
+                    "agent_config_id": {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "The referencing agent configuration; generated if absent.",
+                    }
+                },
+            },
+            "ModelConfigReference": {
+                "type": "object",
+                LOCAL: "Admin route.",
+                "properties": {
+                    "model_config_id": {"type": "string", "format": "uuid"},
+                    "agent_config_id": {"type": "string", "format": "uuid"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                },
+                "required": ["model_config_id", "agent_config_id", "created_at"],
+            },
+        }
+    )
+    local_server = [{"url": public_url, "description": "Local routes live outside /v1."}]
+    config_id = {"$ref": "#/components/parameters/ModelConfigIdPathParameter"}
+    admin_errors = {
+        "401": {"$ref": "#/components/responses/UnauthorizedError"},
+        "403": _error_response("The key is not an admin key."),
+        "404": {"$ref": "#/components/responses/NotFoundError"},
+    }
+    reference = {"$ref": "#/components/schemas/ModelConfigReference"}
+    spec["tags"].append(
+        {"name": "ojin-local", "description": "Local routes (health, admin).", LOCAL: True}
+    )
+    spec["paths"].update(
+        {
+            "/_ojin/health": {
+                "servers": local_server,
+                LOCAL: "Local route.",
+                "get": {
+                    "tags": ["ojin-local"],
+                    "summary": "Health of the server, its database, storage and job consumer",
+                    "operationId": "ojinHealth",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The server is up.",
+                            "content": _json_content({"$ref": "#/components/schemas/Health"}),
+                        }
+                    },
+                },
+            },
+            "/_ojin/model-configs/{model_config_id}/references": {
+                "servers": local_server,
+                LOCAL: "Admin route: stands in for agent configurations, which this API lacks.",
+                "parameters": [config_id],
+                "get": {
+                    "tags": ["ojin-local"],
+                    "summary": "List the agent configurations referencing a model configuration",
+                    "operationId": "ojinListModelConfigReferences",
+                    "responses": {
+                        "200": {
+                            "description": "The references.",
+                            "content": _json_content(
+                                {
+                                    "type": "object",
+                                    "properties": {"data": {"type": "array", "items": reference}},
+                                    "required": ["data"],
+                                }
+                            ),
+                        },
+                        **admin_errors,
+                    },
+                },
+                "post": {
+                    "tags": ["ojin-local"],
+                    "summary": "Record an agent configuration's reference to a model configuration",
+                    "operationId": "ojinAddModelConfigReference",
+                    "requestBody": {
+                        "required": False,
+                        "content": _json_content(
+                            {"$ref": "#/components/schemas/ModelConfigReferenceRequest"}
+                        ),
+                    },
+                    "responses": {
+                        "201": {"description": "Recorded.", "content": _json_content(reference)},
+                        "400": {"$ref": "#/components/responses/BadRequestError"},
+                        **admin_errors,
+                        "409": _error_response("That reference already exists."),
+                    },
+                },
+            },
+            "/_ojin/model-configs/{model_config_id}/references/{agent_config_id}": {
+                "servers": local_server,
+                LOCAL: "Admin route.",
+                "parameters": [
+                    config_id,
+                    {
+                        "name": "agent_config_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "delete": {
+                    "tags": ["ojin-local"],
+                    "summary": "Remove an agent configuration's reference",
+                    "operationId": "ojinRemoveModelConfigReference",
+                    "responses": {
+                        "204": {"$ref": "#/components/responses/NoContentSuccess"},
+                        **admin_errors,
+                    },
+                },
+            },
+        }
+    )
+
+
+EXTENSIONS: list[Callable[[dict[str, Any]], None]] = [
+    optional_auth_on_model_variants,
+    model_config_rules,
+    request_body_errors,
+]
+
+
+def served_spec(public_url: str) -> dict[str, Any]:
+    spec = seed_spec()
+    spec["servers"] = [{"url": f"{public_url}/v1", "description": "This ojin-local server."}]
+    spec["info"][LOCAL] = {
+        "version": __version__,
+        "about": "Served by ojin-local, an offline stand-in for the Ojin REST API. Objects marked "
+        f"{LOCAL} are local additions or rules the seed spec leaves unstated.",
+    }
+    for extend in EXTENSIONS:
+        extend(spec)
+    local_routes(spec, public_url)
+    return spec
