@@ -131,8 +131,6 @@ def open_or_exit(config: Config) -> Services:
 
     try:
         return open_services(config)
-    except ConfigError as exc:
-        fail(str(exc), 2)
     except DatabaseTooNew as exc:
         fail(str(exc), 1)
     raise AssertionError("unreachable")

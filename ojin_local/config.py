@@ -110,12 +110,12 @@ def load_config(
         source = str(path)
         data = _read_toml(Path(path))
     env = os.environ if env is None else env
-    for dotted, raw in _env_values(env).items():
-        _set_dotted(data, dotted, raw)
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
+    layers = [{}, _env_values(env), {k: v for k, v in (overrides or {}).items() if v is not None}]
+    for layer in layers:
+        for dotted, value in layer.items():
             _set_dotted(data, dotted, value)
-    config = _build(Config, data, "", source)
+        # Checked after every layer: a bad value is an error even where a later layer overrides it.
+        config = _build(Config, data, "", source)
     return _resolve_data_dir(config)
 
 
@@ -193,7 +193,28 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
     for name in _REQUIRED_IN_TABLE.get(cls, ()):
         if not values.get(name):
             raise ConfigError(f"{_label(_join(where, name))} is required ({source})")
-    return cls(**values)
+    built = cls(**values)
+    if isinstance(built, ModelVariantConfig):
+        _check_variant(built, where, source)
+    return built
+
+
+def _check_variant(variant: ModelVariantConfig, where: str, source: str) -> None:
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    schema = variant.configuration_schema
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as exc:
+        raise ConfigError(
+            f"{_label(_join(where, 'configuration_schema'))} is not a JSON Schema: "
+            f"{exc.message} ({source})"
+        ) from exc
+    if not all(isinstance(text, str) for text in variant.description.values()):
+        raise ConfigError(
+            f"{_label(_join(where, 'description'))} values must be strings ({source})"
+        )
 
 
 def _convert(hint: Any, value: Any, where: str, source: str, f: dataclasses.Field) -> Any:

@@ -14,13 +14,13 @@ from importlib import resources
 from typing import Any
 
 from jsonschema import FormatChecker
-from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
-from ojin_local.config import ConfigError, ModelVariantConfig
+from ojin_local.config import ModelVariantConfig
 from ojin_local.db.models import ModelConfig, ModelVariant
 from ojin_local.domain.common import Page, PageRequest, now_iso
-from ojin_local.errors import NotFound, field_error
+from ojin_local.errors import NotFound
+from ojin_local.spec import field_errors
 
 PUBLIC_STATUS = "public"
 CATALOG_FIELDS = (
@@ -42,21 +42,8 @@ def catalog_entries(extra: Iterable[ModelVariantConfig]) -> list[dict[str, Any]]
     for variant in extra:
         entry = asdict(variant)
         entry["preview_media_url"] = entry["preview_media_url"] or None
-        _check_entry(entry)
         entries[entry["model_variant_id"]] = entry
     return [{name: entry.get(name) for name in CATALOG_FIELDS} for entry in entries.values()]
-
-
-def _check_entry(entry: dict[str, Any]) -> None:
-    where = f"[[model_variants]] {entry['model_variant_id']!r}"
-    try:
-        validator_for(entry["configuration_schema"]).check_schema(entry["configuration_schema"])
-    except SchemaError as exc:
-        raise ConfigError(
-            f"{where}: configuration_schema is not a JSON Schema: {exc.message}"
-        ) from exc
-    if not all(isinstance(v, str) for v in entry["description"].values()):
-        raise ConfigError(f"{where}: description values must be strings")
 
 
 def sync_catalog(entries: list[dict[str, Any]]) -> None:
@@ -128,8 +115,4 @@ class VariantCatalog:
         """How `configurations` breaks the variant's `configuration_schema`, as field errors."""
         schema = self._by_id[model_variant_id]["configuration_schema"]
         validator = validator_for(schema)(schema, format_checker=FormatChecker())
-        errors = sorted(validator.iter_errors(configurations), key=lambda e: list(map(str, e.path)))
-        return [
-            field_error(".".join(["model_configurations", *map(str, e.absolute_path)]), e.message)
-            for e in errors
-        ]
+        return field_errors(validator.iter_errors(configurations), "model_configurations")

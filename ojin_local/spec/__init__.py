@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable
 from importlib import resources
 from typing import Any
 
@@ -47,13 +48,19 @@ class SchemaValidator:
 
     def errors(self, schema: dict[str, Any], instance: Any) -> list[dict[str, str]]:
         """Every way `instance` breaks `schema`, whose `#/...` references point into the spec."""
-        found = self._root.evolve(schema=schema).iter_errors(instance)
-        ordered = sorted(found, key=lambda e: [str(p) for p in e.absolute_path])
-        return [field_error(_field_name(e), e.message) for e in ordered]
+        return field_errors(self._root.evolve(schema=schema).iter_errors(instance))
 
 
-def _field_name(error: ValidationError) -> str:
-    parts = [str(p) for p in error.absolute_path]
-    if error.validator == "required":
-        parts.append(str(error.message).split("'")[1])
-    return ".".join(parts) or "(body)"
+def field_errors(found: Iterable[ValidationError], prefix: str = "") -> list[dict[str, str]]:
+    """JSON Schema errors as `details.errors` entries, in field order.
+
+    A missing required property is reported at the property, not at the object holding it.
+    """
+    named = []
+    for error in found:
+        parts = [prefix] if prefix else []
+        parts += [str(p) for p in error.absolute_path]
+        if error.validator == "required":
+            parts.append(str(error.message).split("'")[1])
+        named.append(field_error(".".join(parts) or "(body)", error.message))
+    return sorted(named, key=lambda e: e["field"])

@@ -139,6 +139,22 @@ def local_routes(spec: dict[str, Any], public_url: str) -> None:
                     },
                 },
             },
+            "/openapi.json": {
+                "servers": local_server,
+                LOCAL: "Local route.",
+                "get": {
+                    "tags": ["ojin-local"],
+                    "summary": "This document",
+                    "operationId": "ojinOpenApi",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The served OpenAPI document.",
+                            "content": _json_content({"type": "object"}),
+                        }
+                    },
+                },
+            },
             "/_ojin/model-configs/{model_config_id}/references": {
                 "servers": local_server,
                 LOCAL: "Admin route: stands in for agent configurations, which this API lacks.",

@@ -1,0 +1,279 @@
+"""Shared fixtures: real `ojin-local serve` processes on free ports, and clients for them.
+
+Every client validates every JSON response it receives against the contract (see contract.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.contract import Contract
+
+START_TIMEOUT = 20.0
+BANNER = re.compile(r"serving the Ojin API at (?P<url>http://\S+)/v1")
+
+ALICE_KEY = "sk-test-alice"
+BOB_KEY = "sk-test-bob"
+ADMIN_KEY = "sk-test-admin"
+TEMPLATE_KEY = "sk-test-template"
+PAGER_KEY = "sk-test-pager"
+
+TEST_CONFIG = f"""
+[organizations]
+template = "org_template"
+
+[[api_keys]]
+key = "{ALICE_KEY}"
+organization_id = "org_alice"
+user_id = "user_alice"
+
+[[api_keys]]
+key = "{BOB_KEY}"
+organization_id = "org_bob"
+user_id = "user_bob"
+
+[[api_keys]]
+key = "{ADMIN_KEY}"
+organization_id = "org_ops"
+user_id = "user_ops"
+admin = true
+
+[[api_keys]]
+key = "{TEMPLATE_KEY}"
+organization_id = "org_template"
+user_id = "user_curator"
+
+[[api_keys]]
+key = "{PAGER_KEY}"
+organization_id = "org_pager"
+user_id = "user_pager"
+
+[[model_variants]]
+model_variant_id = "acme/echo-1.0/basic"
+model_id = "acme/echo-1.0"
+title = "Echo Basic"
+status = "public"
+tags = ["test-only"]
+description = {{ summary = "A variant added by the config file." }}
+
+[model_variants.configuration_schema]
+type = "object"
+required = ["voice"]
+properties = {{ voice = {{ type = "string", enum = ["low", "high"] }} }}
+"""
+
+
+@pytest.fixture(scope="session")
+def contract() -> Contract:
+    return Contract()
+
+
+class Server:
+    """One `ojin-local serve` child process; its stdout and stderr are kept for assertions."""
+
+    def __init__(self, data_dir: Path, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.args = args
+        self.env = env or {}
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.output: list[str] = []
+
+    def start(self) -> Server:
+        command = [
+            *ojin_local_command(),
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(self.data_dir),
+            *self.args,
+        ]
+        self.output = []
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=clean_env(self.env),
+        )
+        found = threading.Event()
+        threading.Thread(target=self._read_output, args=(found,), daemon=True).start()
+        if not found.wait(START_TIMEOUT):
+            self.stop()
+            raise RuntimeError("ojin-local did not start:\n" + self.log)
+        return self
+
+    def _read_output(self, found: threading.Event) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            match = BANNER.search(line)
+            if match:
+                self.url = match["url"]
+                found.set()
+
+    @property
+    def log(self) -> str:
+        return "".join(self.output)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def restart(self) -> Server:
+        self.stop()
+        return self.start()
+
+
+def ojin_local_command() -> list[str]:
+    return [sys.executable, "-m", "ojin_local"]
+
+
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OJIN_LOCAL_")}
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ojin_local_command(), *args],
+        capture_output=True,
+        text=True,
+        env=clean_env(env or {}),
+        timeout=20,
+    )
+
+
+class Api(httpx.Client):
+    """An httpx client for one server and key, checking each response against the contract."""
+
+    def __init__(self, base_url: str, contract: Contract, key: str | None = None) -> None:
+        headers = {"X-API-Key": key} if key else {}
+        super().__init__(
+            base_url=base_url,
+            headers=headers,
+            timeout=30,
+            event_hooks={"response": [self._check]},
+        )
+        self.contract = contract
+
+    def _check(self, response: httpx.Response) -> None:
+        response.read()
+        self.contract.check(response)
+
+    def create_config(self, **fields: Any) -> dict[str, Any]:
+        body = {
+            "title": f"config-{uuid.uuid4().hex[:10]}",
+            "model_variant_id": "ojin/oris-1.0/standard",
+            "model_configurations": {},
+            **fields,
+        }
+        response = self.post("/v1/model-configs", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The shared server, configured with several organizations' keys (so no dev key)."""
+    root = tmp_path_factory.mktemp("shared-server")
+    config = root / "config.toml"
+    config.write_text(TEST_CONFIG)
+    running = Server(root / "data", ["--config", str(config)]).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Any]:
+    """Start extra servers with their own data dir (and options) for a test; stopped afterwards."""
+    started: list[Server] = []
+
+    def start(
+        *args: str, data_dir: Path | None = None, env: dict[str, str] | None = None
+    ) -> Server:
+        running = Server(data_dir or tmp_path / f"data-{len(started)}", list(args), env).start()
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+def wait_until(predicate: Any, timeout: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.05)
+    return predicate()
+
+
+def _client(server: Server, contract: Contract, key: str | None) -> Iterator[Api]:
+    with Api(server.url, contract, key) as client:
+        yield client
+
+
+@pytest.fixture
+def alice(server: Server, contract: Contract) -> Iterator[Api]:
+    yield from _client(server, contract, ALICE_KEY)
+
+
+@pytest.fixture
+def bob(server: Server, contract: Contract) -> Iterator[Api]:
+    yield from _client(server, contract, BOB_KEY)
+
+
+@pytest.fixture
+def admin(server: Server, contract: Contract) -> Iterator[Api]:
+    yield from _client(server, contract, ADMIN_KEY)
+
+
+@pytest.fixture
+def curator(server: Server, contract: Contract) -> Iterator[Api]:
+    """A key of the template organization itself."""
+    yield from _client(server, contract, TEMPLATE_KEY)
+
+
+@pytest.fixture
+def anonymous(server: Server, contract: Contract) -> Iterator[Api]:
+    yield from _client(server, contract, None)
+
+
+@pytest.fixture
+def api(contract: Contract) -> Any:
+    """Make a contract-checking client for any server and key."""
+    clients: list[Api] = []
+
+    def make(server: Server, key: str | None) -> Api:
+        client = Api(server.url, contract, key)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
