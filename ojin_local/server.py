@@ -1,12 +1,14 @@
 """Running the app: one Sanic process, on a socket the CLI has already bound.
 
 Single-process mode starts in about half the time of Sanic's worker manager and avoids its
-spawn and shutdown bugs (../shared/notes/stack-findings.md). Sanic handles SIGINT and SIGTERM:
-it stops accepting, drains, runs the stop listeners, and this function returns.
+spawn and shutdown bugs (../shared/notes/stack-findings.md). On SIGINT or SIGTERM the server stops
+accepting, drains, runs the stop listeners (closing the database), and `run` returns.
 """
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import socket
 from collections.abc import Callable
 
@@ -24,6 +26,16 @@ def run(
 
     @app.after_server_start
     async def ready(app: Sanic) -> None:
+        loop = asyncio.get_running_loop()
+
+        # Plain Python handlers instead of Sanic's loop.add_signal_handler: under uvloop a
+        # SIGTERM sent the moment the URL was printed was lost 1 time in ~15, leaving a server
+        # that ignored it; a Python handler always runs.
+        def on_signal(signum: int, frame: object) -> None:
+            loop.call_soon_threadsafe(stop_when_serving, app, loop)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, on_signal)
         announce(services.config, services.keys.dev_key_active())
 
     @app.after_server_stop
@@ -31,3 +43,15 @@ def run(
         services.close()
 
     app.run(sock=listener, single_process=True, access_log=False, motd=False)
+
+
+def stop_when_serving(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
+    """Stop the server, first waiting until it serves if start-up is still running.
+
+    Stopping the loop while a start-up step runs would end only that step, and the server would
+    then serve on, deaf to the signal that was meant to stop it.
+    """
+    if app.state.is_running:
+        app.stop(terminate=False)
+    else:
+        loop.call_later(0.01, stop_when_serving, app, loop)
