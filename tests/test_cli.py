@@ -221,3 +221,33 @@ def test_a_sigterm_sent_the_moment_the_url_is_printed_is_never_lost(tmp_path: Pa
         except subprocess.TimeoutExpired:
             process.kill()
             pytest.fail(f"attempt {attempt}: SIGTERM was ignored")
+
+
+EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
+
+
+def test_config_example_loads_and_documents_every_key(tmp_path: Path) -> None:
+    import dataclasses
+    import re
+
+    from ojin_local import config
+
+    assert config.load_config(EXAMPLE, env={}) == config.load_config(None, env={})
+    text = EXAMPLE.read_text()
+    for section in (
+        config.Config,
+        config.ServerConfig,
+        config.OrganizationsConfig,
+        config.StorageConfig,
+        config.ApiKeyConfig,
+        config.ModelVariantConfig,
+    ):
+        for field in dataclasses.fields(section):
+            assert re.search(rf"^(# )?(\[+)?(model_variants\.)?{field.name}\b", text, re.M), field.name
+    examples = re.findall(r"^# (\[\[\w+\]\]\n(?:# .*\n)+)", text, re.M)
+    assert len(examples) == 2
+    for example in examples:
+        body = re.sub(r"^# ?", "", example, flags=re.M)
+        path = tmp_path / "example.toml"
+        path.write_text(body)
+        config.load_config(path, env={})
