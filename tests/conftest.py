@@ -233,35 +233,23 @@ def wait_until(predicate: Any, timeout: float = 5.0) -> Any:
     return predicate()
 
 
-def _client(server: Server, contract: Contract, key: str | None) -> Iterator[Api]:
-    with Api(server.url, contract, key) as client:
-        yield client
+def client_fixture(name: str, key: str | None, doc: str) -> Any:
+    """A fixture yielding a contract-checking client of the shared server for one key."""
+
+    @pytest.fixture(name=name)
+    def client(server: Server, contract: Contract) -> Iterator[Api]:
+        with Api(server.url, contract, key) as made:
+            yield made
+
+    client.__doc__ = doc
+    return client
 
 
-@pytest.fixture
-def alice(server: Server, contract: Contract) -> Iterator[Api]:
-    yield from _client(server, contract, ALICE_KEY)
-
-
-@pytest.fixture
-def bob(server: Server, contract: Contract) -> Iterator[Api]:
-    yield from _client(server, contract, BOB_KEY)
-
-
-@pytest.fixture
-def admin(server: Server, contract: Contract) -> Iterator[Api]:
-    yield from _client(server, contract, ADMIN_KEY)
-
-
-@pytest.fixture
-def curator(server: Server, contract: Contract) -> Iterator[Api]:
-    """A key of the template organization itself."""
-    yield from _client(server, contract, TEMPLATE_KEY)
-
-
-@pytest.fixture
-def anonymous(server: Server, contract: Contract) -> Iterator[Api]:
-    yield from _client(server, contract, None)
+alice = client_fixture("alice", ALICE_KEY, "org_alice, an ordinary organization.")
+bob = client_fixture("bob", BOB_KEY, "org_bob, another ordinary organization.")
+admin = client_fixture("admin", ADMIN_KEY, "An admin key (org_ops).")
+curator = client_fixture("curator", TEMPLATE_KEY, "A key of the template organization itself.")
+anonymous = client_fixture("anonymous", None, "No X-API-Key header at all.")
 
 
 @pytest.fixture
