@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import logging
 import socket
 import sys
 from collections.abc import Callable
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import tomli_w
 
 from ojin_local import __version__
 from ojin_local.config import (
@@ -27,6 +25,7 @@ from ojin_local.config import (
 from ojin_local.db import DatabaseTooNew
 from ojin_local.domain import auth
 from ojin_local.errors import ApiError
+from ojin_local.logs import setup_logging
 
 if TYPE_CHECKING:
     from ojin_local.services import Services
@@ -166,16 +165,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if level != "debug":
-        logging.getLogger("sanic").setLevel(logging.WARNING)
-
-
 @cli.group(name="config")
 def config_group() -> None:
     """Inspect the configuration."""
@@ -185,6 +174,8 @@ def config_group() -> None:
 @config_options
 def config_show(config_path: Path | None, data_dir: Path | None) -> None:
     """Print the effective configuration (file, environment and flags applied; secrets masked)."""
+    import tomli_w
+
     config = read_config(config_path, **{"server.data_dir": str(data_dir) if data_dir else None})
     click.echo(tomli_w.dumps(as_masked_dict(config)), nl=False)
 

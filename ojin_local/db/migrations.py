@@ -49,6 +49,28 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX model_config_listing ON model_config"
         " (organization_id, created_at, model_config_id)",
         "CREATE INDEX model_config_variant ON model_config (model_variant_id)",
+        # Counted by triggers, so a page's total_items costs one lookup, not a scan of the org.
+        """CREATE TABLE model_config_count (
+            organization_id TEXT NOT NULL,
+            model_variant_id TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (organization_id, model_variant_id)
+        ) WITHOUT ROWID""",
+        """CREATE TRIGGER model_config_counted AFTER INSERT ON model_config BEGIN
+            INSERT INTO model_config_count VALUES (NEW.organization_id, NEW.model_variant_id, 1)
+            ON CONFLICT DO UPDATE SET count = count + 1;
+        END""",
+        """CREATE TRIGGER model_config_uncounted AFTER DELETE ON model_config BEGIN
+            UPDATE model_config_count SET count = count - 1
+            WHERE organization_id = OLD.organization_id AND model_variant_id = OLD.model_variant_id;
+        END""",
+        """CREATE TRIGGER model_config_recounted
+            AFTER UPDATE OF organization_id, model_variant_id ON model_config BEGIN
+            UPDATE model_config_count SET count = count - 1
+            WHERE organization_id = OLD.organization_id AND model_variant_id = OLD.model_variant_id;
+            INSERT INTO model_config_count VALUES (NEW.organization_id, NEW.model_variant_id, 1)
+            ON CONFLICT DO UPDATE SET count = count + 1;
+        END""",
         """CREATE TABLE model_config_reference (
             model_config_id TEXT NOT NULL
                 REFERENCES model_config (model_config_id) ON DELETE CASCADE,

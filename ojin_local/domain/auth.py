@@ -36,6 +36,13 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+# Fixed SQL on every request's path: building these with Peewee cost ~220 us, running them ~5 us.
+_ACTIVE_KEY_BY_HASH = (
+    "SELECT organization_id, user_id, admin FROM api_key WHERE key_hash = ? AND revoked_at IS NULL"
+)
+_ANY_ACTIVE_KEY = "SELECT 1 FROM api_key WHERE revoked_at IS NULL LIMIT 1"
+
+
 class KeyRing:
     def __init__(self, configured: tuple[ApiKeyConfig, ...]) -> None:
         self._configured = {
@@ -50,18 +57,18 @@ class KeyRing:
             return principal
         if secrets.compare_digest(key, DEV_KEY):
             return DEV_PRINCIPAL if self.dev_key_active() else None
-        row = (
-            ApiKey.select(ApiKey.organization_id, ApiKey.user_id, ApiKey.admin)
-            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_null())
-            .tuples()
-            .first()
-        )
+        row = _execute(_ACTIVE_KEY_BY_HASH, digest).fetchone()
         return Principal(row[0], row[1], bool(row[2])) if row else None
 
     def dev_key_active(self) -> bool:
+        """Checked on each use, so a key made by `ojin-local keys create` turns it off at once."""
         if self._configured:
             return False
-        return not ApiKey.select().where(ApiKey.revoked_at.is_null()).exists()
+        return _execute(_ANY_ACTIVE_KEY).fetchone() is None
+
+
+def _execute(sql: str, *params: Any) -> Any:
+    return ApiKey._meta.database.execute_sql(sql, params)
 
 
 def create_key(organization_id: str, user_id: str, admin: bool) -> tuple[dict[str, Any], str]:

@@ -13,9 +13,6 @@ from dataclasses import asdict
 from importlib import resources
 from typing import Any
 
-from jsonschema import FormatChecker
-from jsonschema.validators import validator_for
-
 from ojin_local.config import ModelVariantConfig
 from ojin_local.db.models import ModelConfig, ModelVariant
 from ojin_local.domain.common import Page, PageRequest, now_iso
@@ -113,6 +110,9 @@ class VariantCatalog:
         self, model_variant_id: str, configurations: dict[str, Any]
     ) -> list[dict[str, str]]:
         """How `configurations` breaks the variant's `configuration_schema`, as field errors."""
+        from jsonschema import FormatChecker  # imported on first use, to start faster
+        from jsonschema.validators import validator_for
+
         schema = self._by_id[model_variant_id]["configuration_schema"]
         validator = validator_for(schema)(schema, format_checker=FormatChecker())
         return field_errors(validator.iter_errors(configurations), "model_configurations")

@@ -1,4 +1,4 @@
-"""Typed access to what middleware put on a request."""
+"""Typed access to what `endpoint` put on a request."""
 
 from __future__ import annotations
 
@@ -13,5 +13,5 @@ def services(request: Request) -> Services:
 
 
 def principal(request: Request) -> Principal:
-    """The caller on a route whose auth is required (middleware guarantees one)."""
+    """The caller on a route whose auth is required (`endpoint` guarantees one)."""
     return request.ctx.principal

@@ -14,6 +14,7 @@ from sanic import exceptions as sanic_errors
 from sanic.response import HTTPResponse, json
 
 from ojin_local import errors
+from ojin_local.http.endpoint import begin, finish
 
 log = logging.getLogger("ojin_local.errors")
 
@@ -62,14 +63,17 @@ def as_api_error(request: Request, exc: Exception) -> errors.ApiError:
 
 
 def request_id(request: Request) -> str:
-    return getattr(request.ctx, "request_id", "") or "-"
+    return request.ctx.request_id
 
 
 def render_error(request: Request, exc: Exception) -> HTTPResponse:
+    begin(request)  # a routing error reaches here before any endpoint began the request
     error = as_api_error(request, exc)
     if isinstance(error, errors.InternalError) and error is not exc:
         log.error("request %s failed", request_id(request), exc_info=exc)
-    return json(error.to_body(), status=error.status, headers=error.headers)
+    response = json(error.to_body(), status=error.status, headers=error.headers)
+    finish(request, response)
+    return response
 
 
 def register(app: Sanic) -> None:

@@ -6,7 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
 from ojin_local.http.context import services
-from ojin_local.http.middleware import AUTH_ADMIN
+from ojin_local.http.endpoint import AUTH_ADMIN, endpoint
 from ojin_local.http.params import json_body
 
 bp = Blueprint("admin", url_prefix="/_ojin")
@@ -14,12 +14,12 @@ bp = Blueprint("admin", url_prefix="/_ojin")
 REFERENCES = "/model-configs/<model_config_id>/references"
 
 
-@bp.get(REFERENCES, ctx_auth=AUTH_ADMIN, ctx_operation="ojinListModelConfigReferences")
+@endpoint(bp, "GET", REFERENCES, auth=AUTH_ADMIN, operation="ojinListModelConfigReferences")
 async def list_references(request: Request, model_config_id: str) -> HTTPResponse:
     return json({"data": services(request).model_configs.list_references(model_config_id)})
 
 
-@bp.post(REFERENCES, ctx_auth=AUTH_ADMIN, ctx_operation="ojinAddModelConfigReference")
+@endpoint(bp, "POST", REFERENCES, auth=AUTH_ADMIN, operation="ojinAddModelConfigReference")
 async def add_reference(request: Request, model_config_id: str) -> HTTPResponse:
     app = services(request)
     body = json_body(request, required=False)
@@ -29,10 +29,12 @@ async def add_reference(request: Request, model_config_id: str) -> HTTPResponse:
     return json(reference, status=201)
 
 
-@bp.delete(
+@endpoint(
+    bp,
+    "DELETE",
     REFERENCES + "/<agent_config_id>",
-    ctx_auth=AUTH_ADMIN,
-    ctx_operation="ojinRemoveModelConfigReference",
+    auth=AUTH_ADMIN,
+    operation="ojinRemoveModelConfigReference",
 )
 async def remove_reference(
     request: Request, model_config_id: str, agent_config_id: str

@@ -11,7 +11,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from ojin_local.errors import NotFound
 from ojin_local.http.context import services
-from ojin_local.http.middleware import AUTH_NONE
+from ojin_local.http.endpoint import AUTH_NONE, endpoint
 
 bp = Blueprint("docs")
 
@@ -22,23 +22,23 @@ SWAGGER_FILES = {
 }
 
 
-@bp.get("/openapi.json", ctx_auth=AUTH_NONE)
+@endpoint(bp, "GET", "/openapi.json", auth=AUTH_NONE)
 async def openapi(request: Request) -> HTTPResponse:
     return json(services(request).spec)
 
 
-@bp.get("/docs", ctx_auth=AUTH_NONE)
+@endpoint(bp, "GET", "/docs", auth=AUTH_NONE)
 async def docs(request: Request) -> HTTPResponse:
     return html(DOCS_PAGE)
 
 
-@bp.get("/docs/static/<name>", ctx_auth=AUTH_NONE)
+@endpoint(bp, "GET", "/docs/static/<name>", auth=AUTH_NONE)
 async def docs_static(request: Request, name: str) -> HTTPResponse:
     if name not in SWAGGER_FILES:
         raise NotFound(f"No docs file named {name!r}.")
     return await file(SWAGGER_FILES[name], headers={"Cache-Control": "public, max-age=86400"})
 
 
-@bp.get("/", ctx_auth=AUTH_NONE)
+@endpoint(bp, "GET", "/", auth=AUTH_NONE)
 async def index(request: Request) -> HTTPResponse:
     return redirect("/docs")

@@ -7,11 +7,11 @@ from sanic.response import HTTPResponse, json
 
 from ojin_local.domain.health import health_report
 from ojin_local.http.context import services
-from ojin_local.http.middleware import AUTH_NONE
+from ojin_local.http.endpoint import AUTH_NONE, endpoint
 
 bp = Blueprint("health", url_prefix="/_ojin")
 
 
-@bp.get("/health", ctx_auth=AUTH_NONE, ctx_operation="ojinHealth")
+@endpoint(bp, "GET", "/health", auth=AUTH_NONE, operation="ojinHealth")
 async def health(request: Request) -> HTTPResponse:
     return json(health_report(services(request)))

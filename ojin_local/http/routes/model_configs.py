@@ -6,6 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
 from ojin_local.http.context import principal, services
+from ojin_local.http.endpoint import endpoint
 from ojin_local.http.params import Query, json_body
 
 bp = Blueprint("model_configs", url_prefix="/v1")
@@ -13,7 +14,7 @@ bp = Blueprint("model_configs", url_prefix="/v1")
 SOURCES = ("org", "template")
 
 
-@bp.get("/model-configs", ctx_operation="listModelConfigs")
+@endpoint(bp, "GET", "/model-configs", operation="listModelConfigs")
 async def list_model_configs(request: Request) -> HTTPResponse:
     query = Query(request)
     page = query.page()
@@ -28,7 +29,7 @@ async def list_model_configs(request: Request) -> HTTPResponse:
     return json(result.to_body())
 
 
-@bp.post("/model-configs", ctx_operation="createModelConfig")
+@endpoint(bp, "POST", "/model-configs", operation="createModelConfig")
 async def create_model_config(request: Request) -> HTTPResponse:
     app = services(request)
     body = json_body(request)
@@ -36,12 +37,12 @@ async def create_model_config(request: Request) -> HTTPResponse:
     return json(created, status=201)
 
 
-@bp.get("/model-configs/<model_config_id>", ctx_operation="getModelConfigById")
+@endpoint(bp, "GET", "/model-configs/<model_config_id>", operation="getModelConfigById")
 async def get_model_config(request: Request, model_config_id: str) -> HTTPResponse:
     return json(services(request).model_configs.get(principal(request), model_config_id))
 
 
-@bp.put("/model-configs/<model_config_id>", ctx_operation="updateModelConfig")
+@endpoint(bp, "PUT", "/model-configs/<model_config_id>", operation="updateModelConfig")
 async def update_model_config(request: Request, model_config_id: str) -> HTTPResponse:
     app = services(request)
     body = json_body(request)
@@ -51,7 +52,7 @@ async def update_model_config(request: Request, model_config_id: str) -> HTTPRes
     return json(updated)
 
 
-@bp.delete("/model-configs/<model_config_id>", ctx_operation="deleteModelConfig")
+@endpoint(bp, "DELETE", "/model-configs/<model_config_id>", operation="deleteModelConfig")
 async def delete_model_config(request: Request, model_config_id: str) -> HTTPResponse:
     app = services(request)
     query = Query(request)

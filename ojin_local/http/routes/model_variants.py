@@ -8,13 +8,13 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from ojin_local.http.context import services
-from ojin_local.http.middleware import AUTH_OPTIONAL
+from ojin_local.http.endpoint import AUTH_OPTIONAL, endpoint
 from ojin_local.http.params import Query
 
 bp = Blueprint("model_variants", url_prefix="/v1")
 
 
-@bp.get("/model-variants", ctx_auth=AUTH_OPTIONAL, ctx_operation="listModelVariants")
+@endpoint(bp, "GET", "/model-variants", auth=AUTH_OPTIONAL, operation="listModelVariants")
 async def list_model_variants(request: Request) -> HTTPResponse:
     query = Query(request)
     page = query.page()
@@ -29,10 +29,12 @@ async def list_model_variants(request: Request) -> HTTPResponse:
     return json(result.to_body())
 
 
-@bp.get(
+@endpoint(
+    bp,
+    "GET",
     "/model-variants/<model_variant_id:path>",
-    ctx_auth=AUTH_OPTIONAL,
-    ctx_operation="getModelVariantById",
+    auth=AUTH_OPTIONAL,
+    operation="getModelVariantById",
 )
 async def get_model_variant(request: Request, model_variant_id: str) -> HTTPResponse:
     """Ids contain slashes; they arrive either literal or percent-encoded (%2F)."""

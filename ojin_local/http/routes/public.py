@@ -6,7 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
 from ojin_local.http.context import services
-from ojin_local.http.middleware import AUTH_NONE
+from ojin_local.http.endpoint import AUTH_NONE, endpoint
 
 bp = Blueprint("public", url_prefix="/v1/public")
 
@@ -19,11 +19,13 @@ PREFLIGHT_HEADERS = {
 MODEL_CONFIG = "/model-configs/<model_config_id>"
 
 
-@bp.get(
+@endpoint(
+    bp,
+    "GET",
     MODEL_CONFIG,
-    ctx_auth=AUTH_NONE,
-    ctx_cors=True,
-    ctx_operation="publicGetModelConfigById",
+    auth=AUTH_NONE,
+    cors=True,
+    operation="publicGetModelConfigById",
 )
 async def public_get_model_config(request: Request, model_config_id: str) -> HTTPResponse:
     return json(services(request).model_configs.get_public(model_config_id))
@@ -37,14 +39,7 @@ async def preflight(request: Request, **_: str) -> HTTPResponse:
 
 
 def allow_preflight(path: str) -> None:
-    bp.add_route(
-        preflight,
-        path,
-        methods=["OPTIONS"],
-        name=f"preflight{path.replace('/', '_')}",
-        ctx_auth=AUTH_NONE,
-        ctx_cors=True,
-    )
+    endpoint(bp, "OPTIONS", path, auth=AUTH_NONE, cors=True)(preflight)
 
 
 allow_preflight(MODEL_CONFIG)
