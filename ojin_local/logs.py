@@ -11,9 +11,24 @@ import logging
 import os
 import sys
 import threading
+import time
 
 FLUSH_SECONDS = 0.2
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class Formatter(logging.Formatter):
+    """Formats the timestamp once per second instead of once per line."""
+
+    _second = -1
+    _prefix = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
+        return f"{self._prefix},{int(record.msecs):03d}"
 
 
 class BatchingStreamHandler(logging.StreamHandler):
@@ -52,7 +67,7 @@ def setup_logging(level: str) -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     handler = BatchingStreamHandler()
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(Formatter(FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler])
     if level != "debug":
         logging.getLogger("sanic").setLevel(logging.WARNING)

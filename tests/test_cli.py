@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Api, clean_env, ojin_local_command, run_cli
+from tests.conftest import Api, clean_env, ojin_local_command, run_cli, wait_until
 
 
 def test_version() -> None:
@@ -161,7 +161,7 @@ def test_keys_create_list_revoke_take_effect_on_a_running_server(make_server, ap
     assert made["organization_id"] == "org_cli"
     assert made["created_by"] == "u_cli"
     assert client.post("/_ojin/model-configs/x/references").status_code == 403
-    assert dev.get("/v1/model-configs").status_code == 401
+    assert wait_until(lambda: dev.get("/v1/model-configs").status_code == 401, timeout=3)
 
     listed = run_cli("keys", "list", "--data-dir", data_dir)
     assert key not in listed.stdout
@@ -174,7 +174,7 @@ def test_keys_create_list_revoke_take_effect_on_a_running_server(make_server, ap
     assert revoked.returncode == 0, revoked.stderr
     assert client.get("/v1/model-configs").status_code == 401
     assert "revoked" in run_cli("keys", "list", "--data-dir", data_dir).stdout
-    assert dev.get("/v1/model-configs").status_code == 200
+    assert wait_until(lambda: dev.get("/v1/model-configs").status_code == 200, timeout=3)
 
     unknown = run_cli("keys", "revoke", "key_nope", "--data-dir", data_dir)
     assert unknown.returncode == 1

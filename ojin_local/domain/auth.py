@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,11 +44,16 @@ _ACTIVE_KEY_BY_HASH = (
 _ANY_ACTIVE_KEY = "SELECT 1 FROM api_key WHERE revoked_at IS NULL LIMIT 1"
 
 
+DEV_KEY_RECHECK_SECONDS = 1.0
+
+
 class KeyRing:
     def __init__(self, configured: tuple[ApiKeyConfig, ...]) -> None:
         self._configured = {
             hash_key(k.key): Principal(k.organization_id, k.user_id, k.admin) for k in configured
         }
+        self._dev_key_active = False
+        self._dev_key_checked_until = 0.0
 
     def resolve(self, key: str) -> Principal | None:
         """The principal an X-API-Key value stands for, or None if it stands for nobody."""
@@ -61,10 +67,15 @@ class KeyRing:
         return Principal(row[0], row[1], bool(row[2])) if row else None
 
     def dev_key_active(self) -> bool:
-        """Checked on each use, so a key made by `ojin-local keys create` turns it off at once."""
+        """Rechecked at most once a second: a key made by `ojin-local keys create` (in another
+        process) turns the development key off within a second, without a query per request."""
         if self._configured:
             return False
-        return _execute(_ANY_ACTIVE_KEY).fetchone() is None
+        now = time.monotonic()
+        if now >= self._dev_key_checked_until:
+            self._dev_key_active = _execute(_ANY_ACTIVE_KEY).fetchone() is None
+            self._dev_key_checked_until = now + DEV_KEY_RECHECK_SECONDS
+        return self._dev_key_active
 
 
 def _execute(sql: str, *params: Any) -> Any:
