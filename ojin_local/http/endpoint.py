@@ -3,7 +3,7 @@ request id, authentication, CORS for browser-facing routes, and the one-line acc
 
 Errors take the other path: Sanic hands them to `http.errors.render_error`, which calls the same
 `begin` and `finish`. This replaces Sanic middleware, which costs two signal dispatches per
-middleware per request: with it, GET /v1/model-variants served about half as many requests.
+middleware per request (GET /v1/model-variants went from about 2,500 to 3,000 requests a second).
 """
 
 from __future__ import annotations
