@@ -6,16 +6,27 @@ import orjson
 from sanic import Sanic
 
 from ojin_local.http import errors
-from ojin_local.http.routes import admin, docs, health, model_configs, model_variants, public
+from ojin_local.http.routes import (
+    admin,
+    assets,
+    docs,
+    health,
+    model_configs,
+    model_variants,
+    public,
+    storage,
+)
 from ojin_local.services import Services
 
 BLUEPRINTS = (
     model_variants.bp,
     model_configs.bp,
+    assets.bp,
     public.bp,
     admin.bp,
     health.bp,
     docs.bp,
+    storage.bp,
 )
 
 

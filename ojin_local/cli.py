@@ -244,5 +244,31 @@ def keys_revoke(config_path: Path | None, data_dir: Path | None, key_id: str) ->
     click.echo(f"revoked {row['key_id']} ({row['organization_id']}/{row['user_id']})")
 
 
+@cli.command()
+@click.option(
+    "--ttl-seconds",
+    type=click.IntRange(0),
+    help="Abort uploads older than this (default: [storage] upload_session_ttl_seconds).",
+)
+@config_options
+def gc(config_path: Path | None, data_dir: Path | None, ttl_seconds: int | None) -> None:
+    """Abort upload sessions nobody finalized in time, freeing their parts."""
+    from ojin_local.domain.gc import collect_garbage
+    from ojin_local.services import open_database
+    from ojin_local.storage import open_storage
+
+    config = read_config(config_path, **{"server.data_dir": str(data_dir) if data_dir else None})
+    db = open_database(config)
+    try:
+        ttl = config.storage.upload_session_ttl_seconds if ttl_seconds is None else ttl_seconds
+        collected = collect_garbage(db, open_storage(config), ttl)
+    finally:
+        db.close()
+    click.echo(
+        f"aborted {collected.expired_sessions} expired upload session(s) and "
+        f"{collected.orphan_uploads} orphaned upload(s)"
+    )
+
+
 def main() -> None:
     cli()

@@ -50,9 +50,23 @@ class OrganizationsConfig:
 
 
 @dataclass(frozen=True)
+class S3Config:
+    bucket: str = "ojin-local"
+    prefix: str = ""
+    region: str = "us-east-1"
+    access_key_id: str = ""
+    secret_access_key: str = field(default="", metadata=SECRET)
+    endpoint_url: str = ""
+    public_endpoint_url: str = ""
+    create_bucket: bool = False
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     backend: str = field(default="filesystem", metadata=_choices("filesystem", "s3"))
     presign_expires_seconds: int = 3600
+    upload_session_ttl_seconds: int = 86_400
+    s3: S3Config = field(default_factory=S3Config)
 
 
 @dataclass(frozen=True)

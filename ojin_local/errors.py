@@ -9,7 +9,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
-class ApiError(Exception):
+class OjinError(Exception):
+    """Root of every error ojin-local answers with; `http.errors` renders each kind."""
+
+
+class ApiError(OjinError):
     """An error answered as the spec's `ErrorResponse` JSON: {code, message, details}."""
 
     status: ClassVar[int] = 500
@@ -34,8 +38,8 @@ class ValidationError(ApiError):
     status = 400
     code = "VALIDATION_ERROR"
 
-    def __init__(self, message: str, errors: list[dict[str, str]]) -> None:
-        super().__init__(message, {"errors": errors})
+    def __init__(self, message: str, errors: list[dict[str, str]], **details: Any) -> None:
+        super().__init__(message, {"errors": errors, **details})
 
 
 class Unauthorized(ApiError):
@@ -81,6 +85,21 @@ class ServiceUnavailable(ApiError):
 class InternalError(ApiError):
     status = 500
     code = "INTERNAL_ERROR"
+
+
+class S3Error(OjinError):
+    """An error of the storage layer, with S3's own code and status.
+
+    On the storage routes it is answered as S3's XML `<Error>`, because that is what a client
+    meets on pre-signed URLs in production; the API routes translate it (e.g. finalize → 400).
+    """
+
+    def __init__(self, code: str, message: str, status: int = 400, **details: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.details = details
 
 
 def field_error(field: str, message: str) -> dict[str, str]:

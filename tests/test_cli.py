@@ -243,7 +243,7 @@ def test_config_example_loads_and_documents_every_key(tmp_path: Path) -> None:
         config.ModelVariantConfig,
     ):
         for field in dataclasses.fields(section):
-            documented = rf"^(# )?(\[+)?(model_variants\.)?{field.name}\b"
+            documented = rf"^(# )?(\[+)?(model_variants\.|storage\.)?{field.name}\b"
             assert re.search(documented, text, re.M), field.name
     examples = re.findall(r"^# (\[\[\w+\]\]\n(?:# .*\n)+)", text, re.M)
     assert len(examples) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from ojin_local.db.migrations import SCHEMA_VERSION
 from tests.conftest import TEMPLATE_KEY, run_cli
 
 SEEDED = {"Friendly Receptionist", "Product Presenter HD", "Mobile Support Agent"}
@@ -46,11 +47,11 @@ def test_the_demo_seed_loads_once_so_deleted_templates_stay_deleted(
 def test_the_database_is_in_wal_mode_with_a_schema_version(make_server, api) -> None:
     server = make_server()
     health = api(server, None).get("/_ojin/health").json()
-    assert health["database"]["schema_version"] == 1
+    assert health["database"]["schema_version"] == SCHEMA_VERSION
     db_path = server.data_dir / "ojin-local.sqlite3"
     with sqlite3.connect(db_path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 

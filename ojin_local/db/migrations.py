@@ -79,6 +79,39 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (model_config_id, agent_config_id)
         )""",
     ],
+    [
+        # An upload session lives from initiate-upload until finalize; status moves
+        # open -> completing (one finalize holds it) -> finalized, or back to open on failure.
+        """CREATE TABLE upload_session (
+            asset_id TEXT PRIMARY KEY,
+            upload_id TEXT NOT NULL UNIQUE,
+            storage_key TEXT NOT NULL,
+            organization_id TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            name TEXT NOT NULL,
+            category TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            size_bytes INTEGER,
+            status TEXT NOT NULL DEFAULT 'open',
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX upload_session_age ON upload_session (status, created_at)",
+        """CREATE TABLE asset (
+            asset_id TEXT PRIMARY KEY,
+            organization_id TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            name TEXT NOT NULL,
+            name_folded TEXT NOT NULL,
+            category TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            etag TEXT NOT NULL,
+            storage_key TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX asset_listing ON asset (organization_id, created_at, asset_id)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

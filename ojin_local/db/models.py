@@ -69,4 +69,41 @@ class ModelConfigReference(BaseModel):
         primary_key = pw.CompositeKey("model_config_id", "agent_config_id")
 
 
-ALL_MODELS: list[type[BaseModel]] = [Meta, ApiKey, ModelVariant, ModelConfig, ModelConfigReference]
+class UploadSession(BaseModel):
+    asset_id = pw.TextField(primary_key=True)
+    upload_id = pw.TextField(unique=True)
+    storage_key = pw.TextField()
+    organization_id = pw.TextField()
+    created_by = pw.TextField()
+    name = pw.TextField()
+    category = pw.TextField()
+    content_type = pw.TextField()
+    size_bytes = pw.IntegerField(null=True)
+    status = pw.TextField(default="open")
+    created_at = pw.TextField()
+
+
+class Asset(BaseModel):
+    asset_id = pw.TextField(primary_key=True)
+    organization_id = pw.TextField()
+    created_by = pw.TextField()
+    name = pw.TextField()
+    name_folded = pw.TextField()  # casefolded, for Unicode-aware case-insensitive search
+    category = pw.TextField()
+    content_type = pw.TextField()
+    size_bytes = pw.IntegerField()
+    etag = pw.TextField()
+    storage_key = pw.TextField()
+    created_at = pw.TextField()
+    updated_at = pw.TextField()
+
+
+ALL_MODELS: list[type[BaseModel]] = [
+    Meta,
+    ApiKey,
+    ModelVariant,
+    ModelConfig,
+    ModelConfigReference,
+    UploadSession,
+    Asset,
+]

@@ -1,38 +1,89 @@
-"""The demo seed: template configurations loaded once, on a data dir's first start.
+"""The demo seed, loaded on a data dir's first start into the template organization: portrait
+image assets (drawn by `portraits.py`) and model configurations that use them.
 
-Loaded once rather than on every start, so that templates a user deletes stay deleted.
+Each part is loaded once rather than on every start, so that templates a user deletes stay
+deleted. Objects are stored before the records that point at them, outside any transaction.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from importlib import resources
+from typing import Any
 
-from ojin_local.db.models import Meta, ModelConfig
+from ojin_local.db import Database
+from ojin_local.db.models import Asset, Meta, ModelConfig
+from ojin_local.domain.assets import fold, storage_key
 from ojin_local.domain.common import now_iso
 from ojin_local.domain.model_variants import VariantCatalog
+from ojin_local.domain.portraits import portrait_png
+from ojin_local.storage import Storage
 
-SEED_MARKER = "demo_seed_loaded_at"
+CONFIGS_MARKER = "demo_seed_loaded_at"
+ASSETS_MARKER = "demo_assets_loaded_at"
 SEED_AUTHOR = "ojin-local-seed"
 
 
-def load_demo_seed(catalog: VariantCatalog, template_organization: str) -> bool:
-    """Insert the seed's template configurations unless this data dir already had them."""
-    if Meta.select().where(Meta.key == SEED_MARKER).exists():
-        return False
-    text = resources.files("ojin_local.data").joinpath("demo_seed.json").read_text("utf-8")
+def load_demo_seed(
+    db: Database, storage: Storage, catalog: VariantCatalog, template_organization: str
+) -> None:
+    seed = json.loads(resources.files("ojin_local.data").joinpath("demo_seed.json").read_text())
+    if not _loaded(ASSETS_MARKER):
+        stored = [
+            (
+                entry,
+                storage.put_object(
+                    storage_key(entry["asset_id"]),
+                    io.BytesIO(portrait_png(entry["portrait"])),
+                    "image/png",
+                ),
+            )
+            for entry in seed["assets"]
+        ]
+        db.write_sync(_record_assets, stored, template_organization)
+    if not _loaded(CONFIGS_MARKER):
+        db.write_sync(_record_configs, seed["model_configs"], catalog, template_organization)
+
+
+def _loaded(marker: str) -> bool:
+    return Meta.select().where(Meta.key == marker).exists()
+
+
+def _record_assets(stored: list[tuple[dict[str, Any], Any]], organization: str) -> None:
     now = now_iso()
-    for entry in json.loads(text)["model_configs"]:
+    for entry, obj in stored:
+        Asset.insert(
+            asset_id=entry["asset_id"],
+            organization_id=organization,
+            created_by=SEED_AUTHOR,
+            name=entry["name"],
+            name_folded=fold(entry["name"]),
+            category="image",
+            content_type=obj.content_type,
+            size_bytes=obj.size,
+            etag=obj.etag,
+            storage_key=obj.key,
+            created_at=now,
+            updated_at=now,
+        ).on_conflict_ignore().execute()
+    Meta.insert(key=ASSETS_MARKER, value=now).execute()
+
+
+def _record_configs(
+    configs: list[dict[str, Any]], catalog: VariantCatalog, organization: str
+) -> None:
+    now = now_iso()
+    for entry in configs:
         variant = catalog.get(entry["model_variant_id"], authenticated=True)
         ModelConfig.insert(
             {
                 **entry,
-                "organization_id": template_organization,
+                "organization_id": organization,
                 "model_id": variant["model_id"],
                 "created_by": SEED_AUTHOR,
                 "created_at": now,
                 "updated_at": now,
             }
         ).on_conflict_ignore().execute()
-    Meta.insert(key=SEED_MARKER, value=now).execute()
-    return True
+    Meta.insert(key=CONFIGS_MARKER, value=now).execute()

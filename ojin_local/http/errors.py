@@ -8,6 +8,7 @@ logs its traceback under the request id and shows the client only that id.
 from __future__ import annotations
 
 import logging
+from xml.sax.saxutils import escape
 
 from sanic import Request, Sanic
 from sanic import exceptions as sanic_errors
@@ -68,12 +69,32 @@ def request_id(request: Request) -> str:
 
 def render_error(request: Request, exc: Exception) -> HTTPResponse:
     begin(request)  # a routing error reaches here before any endpoint began the request
+    if isinstance(exc, errors.S3Error):
+        response = s3_error_response(request, exc)
+        finish(request, response)
+        return response
     error = as_api_error(request, exc)
     if isinstance(error, errors.InternalError) and error is not exc:
         log.error("request %s failed", request_id(request), exc_info=exc)
     response = json(error.to_body(), status=error.status, headers=error.headers)
     finish(request, response)
     return response
+
+
+def s3_error_response(request: Request, error: errors.S3Error) -> HTTPResponse:
+    """S3's XML error document, as a client meets it on a pre-signed URL."""
+    fields = {
+        "Code": error.code,
+        "Message": error.message,
+        **error.details,
+        "Resource": request.path,
+        "RequestId": request_id(request),
+    }
+    body = "".join(f"<{name}>{escape(str(value))}</{name}>" for name, value in fields.items())
+    document = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error>{body}</Error>'
+    if request.method == "HEAD":  # HEAD answers carry no body, as S3's do
+        return HTTPResponse(status=error.status, content_type="application/xml")
+    return HTTPResponse(document, status=error.status, content_type="application/xml")
 
 
 def register(app: Sanic) -> None:

@@ -27,7 +27,7 @@ class Query:
         raw = self._args.get(name)
         return [item.strip() for item in raw.split(",") if item.strip()] if raw else []
 
-    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+    def choice(self, name: str, choices: tuple[str, ...], default: str | None) -> str | None:
         raw = self._args.get(name)
         if raw is None:
             return default

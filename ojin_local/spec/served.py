@@ -195,6 +195,45 @@ def local_routes(spec: dict[str, Any], public_url: str) -> None:
                     },
                 },
             },
+            "/_ojin/storage/{key}": {
+                "servers": local_server,
+                LOCAL: "Filesystem backend only: where pre-signed URLs point. Behaves as S3 does "
+                "for the same requests; the key may contain slashes. Authorised by the URL's "
+                "X-Ojin-Expires and X-Ojin-Signature parameters, not by an API key.",
+                "parameters": [
+                    {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "put": {
+                    "tags": ["ojin-local"],
+                    "summary": "Upload one part of a multipart upload (pre-signed URL)",
+                    "operationId": "ojinStoragePutPart",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "Stored; the part's ETag is in the ETag header."},
+                        "400": {"description": "S3 error XML (InvalidArgument, EntityTooLarge)."},
+                        "403": {
+                            "description": "S3 error XML (SignatureDoesNotMatch, AccessDenied)."
+                        },
+                        "404": {"description": "S3 error XML (NoSuchUpload)."},
+                    },
+                },
+                "get": {
+                    "tags": ["ojin-local"],
+                    "summary": "Download an object (pre-signed URL); single byte ranges supported",
+                    "operationId": "ojinStorageGetObject",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "The object's bytes."},
+                        "206": {"description": "The requested byte range."},
+                        "304": {"description": "Not modified (If-None-Match)."},
+                        "403": {
+                            "description": "S3 error XML (SignatureDoesNotMatch, AccessDenied)."
+                        },
+                        "404": {"description": "S3 error XML (NoSuchKey)."},
+                        "416": {"description": "S3 error XML (InvalidRange)."},
+                    },
+                },
+            },
             "/_ojin/model-configs/{model_config_id}/references/{agent_config_id}": {
                 "servers": local_server,
                 LOCAL: "Admin route.",
@@ -221,9 +260,46 @@ def local_routes(spec: dict[str, Any], public_url: str) -> None:
     )
 
 
+def asset_rules(spec: dict[str, Any]) -> None:
+    from ojin_local.domain.assets import CATEGORIES
+
+    schemas = spec["components"]["schemas"]
+    name = {
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[^\u0000-\u001f\u007f]+$",
+        LOCAL: "1-255 characters, no control characters.",
+    }
+    category = {"enum": list(CATEGORIES), LOCAL: "The categories ojin-local knows."}
+    media_type = {
+        "pattern": r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$",
+        LOCAL: "A MIME type, type/subtype; guessed from the name when absent.",
+    }
+    for schema_name in ("AssetInitiateUploadRequest", "AssetFinalizationRequest"):
+        properties = schemas[schema_name]["properties"]
+        properties["name"].update(name)
+        properties["category"].update(category)
+        properties["content_type"].update(media_type)
+        properties["size_bytes"].update({"minimum": 0, LOCAL: "Not negative."})
+    spec["components"]["parameters"]["AssetCategoryQueryParameter"]["schema"].update(category)
+    operations = _operations(spec)
+    for operation_id in (
+        "initiateAssetUpload",
+        "signAssetUploadPart",
+        "createAssetRecord",
+        "getAssetDownloadById",
+        "deleteAsset",
+        "publicGetAssetById",
+    ):
+        operations[operation_id]["responses"]["503"] = _error_response(
+            "The storage backend failed or could not be reached."
+        )
+
+
 EXTENSIONS: list[Callable[[dict[str, Any]], None]] = [
     optional_auth_on_model_variants,
     model_config_rules,
+    asset_rules,
     request_body_errors,
 ]
 

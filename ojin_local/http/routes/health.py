@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
@@ -14,4 +16,4 @@ bp = Blueprint("health", url_prefix="/_ojin")
 
 @endpoint(bp, "GET", "/health", auth=AUTH_NONE, operation="ojinHealth")
 async def health(request: Request) -> HTTPResponse:
-    return json(health_report(services(request)))
+    return json(await asyncio.to_thread(health_report, services(request)))

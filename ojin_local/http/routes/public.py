@@ -31,6 +31,14 @@ async def public_get_model_config(request: Request, model_config_id: str) -> HTT
     return json(services(request).model_configs.get_public(model_config_id))
 
 
+PUBLIC_ASSET = "/assets/<asset_id>"
+
+
+@endpoint(bp, "GET", PUBLIC_ASSET, auth=AUTH_NONE, cors=True, operation="publicGetAssetById")
+async def public_get_asset(request: Request, asset_id: str) -> HTTPResponse:
+    return json(await services(request).assets.get_public(asset_id))
+
+
 async def preflight(request: Request, **_: str) -> HTTPResponse:
     """Answer a CORS preflight, allowing whatever headers the browser asks about."""
     asked = request.headers.get("access-control-request-headers")
@@ -43,3 +51,4 @@ def allow_preflight(path: str) -> None:
 
 
 allow_preflight(MODEL_CONFIG)
+allow_preflight(PUBLIC_ASSET)

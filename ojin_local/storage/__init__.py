@@ -1,0 +1,118 @@
+"""Where asset bytes live: one small interface, two backends (filesystem, S3) with S3's rules.
+
+Both backends emulate S3 multipart uploads exactly: clients PUT parts to pre-signed URLs and get
+S3's part ETags back; completion enforces S3's rules with S3's error codes (`S3Error`) and yields
+S3's multipart ETag, so the same bytes and part layout give the same object and ETag on both.
+Methods are synchronous (boto3 is); the API calls them from a thread pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    from ojin_local.config import Config
+
+MIN_PART_BYTES = 5 * 1024 * 1024  # every part but the last (S3: EntityTooSmall)
+MAX_PART_BYTES = 5 * 1024**3  # S3: EntityTooLarge
+MAX_PART_NUMBER = 10_000
+
+
+@dataclass(frozen=True)
+class Part:
+    part_number: int
+    etag: str  # quoted, as S3 sends it: '"<md5 hex>"'
+    size: int
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    etag: str  # quoted; multipart objects end in '-<part count>'
+    content_type: str
+    last_modified: datetime
+
+
+class Storage(ABC):
+    """What the API needs from a place that keeps objects. Keys are chosen by the server."""
+
+    backend: str
+
+    @abstractmethod
+    def create_multipart_upload(self, key: str, content_type: str) -> str:
+        """Start a multipart upload; returns its upload id."""
+
+    @abstractmethod
+    def presign_upload_part(
+        self, key: str, upload_id: str, part_number: int, expires_in: int
+    ) -> str:
+        """A URL a client can PUT one part's bytes to, without credentials, until it expires."""
+
+    @abstractmethod
+    def list_parts(self, key: str, upload_id: str) -> list[Part]:
+        """The parts uploaded so far, by part number; S3Error NoSuchUpload if unknown."""
+
+    @abstractmethod
+    def complete_multipart_upload(
+        self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> StoredObject:
+        """Assemble the listed (part number, ETag) pairs into the object, enforcing S3's rules:
+        InvalidPartOrder, InvalidPart, EntityTooSmall, NoSuchUpload."""
+
+    @abstractmethod
+    def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        """Drop an upload and its parts; unknown uploads are ignored."""
+
+    @abstractmethod
+    def head_object(self, key: str) -> StoredObject | None:
+        """The object's facts, or None if there is no such object."""
+
+    @abstractmethod
+    def presign_get_object(
+        self, key: str, filename: str, content_type: str, expires_in: int
+    ) -> str:
+        """A URL that downloads the object as `filename` (Content-Disposition) until it expires."""
+
+    @abstractmethod
+    def put_object(self, key: str, body: BinaryIO, content_type: str) -> StoredObject:
+        """Store a whole object at once (server-made content: seed images, generated videos)."""
+
+    @abstractmethod
+    def read_object(self, key: str) -> Iterator[bytes]:
+        """The object's bytes in chunks; S3Error NoSuchKey if there is no such object."""
+
+    @abstractmethod
+    def delete_object(self, key: str) -> None:
+        """Remove the object; a missing object is not an error (S3 answers 204 as well)."""
+
+    @abstractmethod
+    def list_uploads(self) -> list[tuple[str, str, datetime]]:
+        """Every multipart upload still open: (upload id, key, initiated at, UTC-aware)."""
+
+    @abstractmethod
+    def health(self) -> dict[str, Any]:
+        """{"status": "ok" | "error", ...} for GET /_ojin/health."""
+
+
+def multipart_etag(part_md5s: Sequence[bytes]) -> str:
+    """S3's ETag for a multipart object: MD5 of the parts' binary MD5s, then '-<count>'."""
+    digest = hashlib.md5(b"".join(part_md5s), usedforsecurity=False).hexdigest()
+    return f'"{digest}-{len(part_md5s)}"'
+
+
+def open_storage(config: Config) -> Storage:
+    """The configured backend; boto3 is imported only when the S3 backend is chosen."""
+    if config.storage.backend == "s3":
+        from ojin_local.storage.s3 import S3Storage
+
+        return S3Storage(config.storage.s3)
+    from ojin_local.storage.filesystem import FilesystemStorage
+
+    return FilesystemStorage(Path(config.server.data_dir), config.server.public_url)
