@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.contract import Contract
+from tests.moto_server import MotoServer
 
 START_TIMEOUT = 20.0
 BANNER = re.compile(r"serving the Ojin API at (?P<url>http://\S+)/v1")
@@ -232,22 +233,60 @@ class Api(httpx.Client):
         }
         return self.post("/v1/assets", json=body)
 
-    def upload(self, data: bytes, name: str = "photo.png", category: str = "image") -> dict:
-        """The whole client flow for a small file in one part; returns the Asset."""
+    def upload(
+        self, data: bytes | list[bytes], name: str = "photo.png", category: str = "image"
+    ) -> dict:
+        """The whole client flow, in one part or in the parts given; returns the Asset."""
+        parts = [data] if isinstance(data, bytes) else data
         session = self.start_upload(name, category)
-        parts = self.put_parts(session, [data])
-        response = self.finalize(session, parts, len(data), name=name, category=category)
+        listed = self.put_parts(session, parts)
+        size = sum(map(len, parts))
+        response = self.finalize(session, listed, size, name=name, category=category)
         assert response.status_code == 201, response.text
         return response.json()
+
+
+def configured_server(root: Path, config_text: str) -> Server:
+    config = root / "config.toml"
+    config.write_text(config_text)
+    return Server(root / "data", ["--config", str(config)]).start()
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The shared server, configured with several organizations' keys (so no dev key)."""
-    root = tmp_path_factory.mktemp("shared-server")
-    config = root / "config.toml"
-    config.write_text(TEST_CONFIG)
-    running = Server(root / "data", ["--config", str(config)]).start()
+    running = configured_server(tmp_path_factory.mktemp("shared-server"), TEST_CONFIG)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    """moto's S3 in this process; a server's S3 backend reaches it over 127.0.0.1."""
+    running = MotoServer().start()
+    yield running
+    running.stop()
+
+
+def s3_storage_config(moto: MotoServer, bucket: str) -> str:
+    return f"""
+[storage]
+backend = "s3"
+
+[storage.s3]
+bucket = "{bucket}"
+endpoint_url = "{moto.url}"
+access_key_id = "testing"
+secret_access_key = "testing"
+create_bucket = true
+"""
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory, moto: MotoServer) -> Iterator[Server]:
+    """Like `server`, with its objects in a bucket of the moto server."""
+    config = TEST_CONFIG + s3_storage_config(moto, "ojin-shared-s3")
+    running = configured_server(tmp_path_factory.mktemp("s3-server"), config)
     yield running
     running.stop()
 

@@ -29,13 +29,6 @@ PREFIX = "tenant-a"
 CREDENTIALS = {"access_key_id": "testing", "secret_access_key": "testing"}
 
 
-@pytest.fixture(scope="module")
-def moto():
-    server = MotoServer().start()
-    yield server
-    server.stop()
-
-
 def make_config(moto: MotoServer, **overrides) -> S3Config:
     values = {
         "bucket": f"ojin-test-{uuid.uuid4().hex[:12]}",

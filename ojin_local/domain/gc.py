@@ -34,10 +34,13 @@ def collect_garbage(db: Database, storage: Storage, ttl_seconds: int) -> Collect
     for asset_id, upload_id, key in expired:
         storage.abort_multipart_upload(key, upload_id)
         db.write_sync(_forget, asset_id)
+    # Storage is listed before sessions are read: an upload created meanwhile has its session
+    # recorded by the time the sessions are read, so it is not taken for an orphan.
+    uploads = storage.list_uploads()
     known = {row[0] for row in UploadSession.select(UploadSession.upload_id).tuples()}
     orphans = [
         (upload_id, key)
-        for upload_id, key, initiated in storage.list_uploads()
+        for upload_id, key, initiated in uploads
         if upload_id not in known and initiated < cutoff
     ]
     for upload_id, key in orphans:

@@ -112,6 +112,7 @@ def local_routes(spec: dict[str, Any], public_url: str) -> None:
     )
     local_server = [{"url": public_url, "description": "Local routes live outside /v1."}]
     config_id = {"$ref": "#/components/parameters/ModelConfigIdPathParameter"}
+    not_here = {"description": "S3 error XML (NotImplemented): storage is in S3, not here."}
     admin_errors = {
         "401": {"$ref": "#/components/responses/UnauthorizedError"},
         "403": _error_response("The key is not an admin key."),
@@ -215,6 +216,7 @@ def local_routes(spec: dict[str, Any], public_url: str) -> None:
                             "description": "S3 error XML (SignatureDoesNotMatch, AccessDenied)."
                         },
                         "404": {"description": "S3 error XML (NoSuchUpload)."},
+                        "501": not_here,
                     },
                 },
                 "get": {
@@ -230,7 +232,32 @@ def local_routes(spec: dict[str, Any], public_url: str) -> None:
                             "description": "S3 error XML (SignatureDoesNotMatch, AccessDenied)."
                         },
                         "404": {"description": "S3 error XML (NoSuchKey)."},
+                        "412": {"description": "S3 error XML (PreconditionFailed, If-Match)."},
                         "416": {"description": "S3 error XML (InvalidRange)."},
+                        "501": not_here,
+                    },
+                },
+                "head": {
+                    "tags": ["ojin-local"],
+                    "summary": "An object's headers (pre-signed GET URL), as S3 answers HEAD",
+                    "operationId": "ojinStorageHeadObject",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "The object's headers, no body."},
+                        "304": {"description": "Not modified (If-None-Match)."},
+                        "403": {"description": "Signature missing, wrong or expired."},
+                        "404": {"description": "No such key."},
+                    },
+                },
+                "options": {
+                    "tags": ["ojin-local"],
+                    "summary": "CORS preflight: any origin may PUT, GET and HEAD",
+                    "operationId": "ojinStoragePreflight",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "Allowed; exposes ETag so browsers can read part ETags."
+                        }
                     },
                 },
             },
