@@ -6,6 +6,7 @@ import ipaddress
 import socket
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +23,9 @@ from ojin_local.config import (
     load_config,
     with_public_url,
 )
-from ojin_local.db import DatabaseTooNew
+from ojin_local.db import Database, DatabaseTooNew
 from ojin_local.domain import auth
+from ojin_local.domain.gc import ORPHAN_GRACE, collect_garbage
 from ojin_local.errors import ApiError
 from ojin_local.logs import setup_logging
 
@@ -83,6 +85,11 @@ def cli() -> None:
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Log verbosity (default info).",
 )
+@click.option(
+    "--no-jobs",
+    is_flag=True,
+    help="Do not run jobs here; `ojin-local worker` runs them against the same queue.",
+)
 @config_options
 def serve(
     config_path: Path | None,
@@ -90,8 +97,9 @@ def serve(
     host: str | None,
     port: int | None,
     log_level: str | None,
+    no_jobs: bool,
 ) -> None:
-    """Serve the API (the default command)."""
+    """Serve the API, and run jobs in the same process (the default command)."""
     config = read_config(
         config_path,
         **{
@@ -107,7 +115,7 @@ def serve(
     services = open_or_exit(config)
     from ojin_local.server import run
 
-    run(services, listener, announce)
+    run(services, listener, announce, with_jobs=not no_jobs)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -132,6 +140,8 @@ def open_or_exit(config: Config) -> Services:
         return open_services(config)
     except DatabaseTooNew as exc:
         fail(str(exc), 1)
+    except ConfigError as exc:
+        fail(str(exc), 2)
     raise AssertionError("unreachable")
 
 
@@ -186,11 +196,9 @@ def keys() -> None:
 
 
 def with_database(config_path: Path | None, data_dir: Path | None, fn: Callable[..., Any]) -> Any:
-    from ojin_local.services import open_database
-
     config = read_config(config_path, **{"server.data_dir": str(data_dir) if data_dir else None})
     try:
-        db = open_database(config)
+        db = Database.opened(config.data_path)
     except DatabaseTooNew as exc:
         fail(str(exc), 1)
     try:
@@ -250,24 +258,73 @@ def keys_revoke(config_path: Path | None, data_dir: Path | None, key_id: str) ->
     type=click.IntRange(0),
     help="Abort uploads older than this (default: [storage] upload_session_ttl_seconds).",
 )
+@click.option(
+    "--grace-seconds",
+    type=click.IntRange(0),
+    default=int(ORPHAN_GRACE.total_seconds()),
+    show_default=True,
+    help="Leave orphaned objects and temp files younger than this (they may be in use).",
+)
 @config_options
-def gc(config_path: Path | None, data_dir: Path | None, ttl_seconds: int | None) -> None:
-    """Abort upload sessions nobody finalized in time, freeing their parts."""
-    from ojin_local.domain.gc import collect_garbage
-    from ojin_local.services import open_database
+def gc(
+    config_path: Path | None, data_dir: Path | None, ttl_seconds: int | None, grace_seconds: int
+) -> None:
+    """Abort upload sessions nobody finalized in time, and remove storage nobody owns."""
     from ojin_local.storage import open_storage
 
     config = read_config(config_path, **{"server.data_dir": str(data_dir) if data_dir else None})
-    db = open_database(config)
+    db = Database.opened(config.data_path)
     try:
         ttl = config.storage.upload_session_ttl_seconds if ttl_seconds is None else ttl_seconds
-        collected = collect_garbage(db, open_storage(config), ttl)
+        grace = timedelta(seconds=grace_seconds)
+        click.echo(str(collect_garbage(db, open_storage(config), ttl, grace)))
     finally:
         db.close()
-    click.echo(
-        f"aborted {collected.expired_sessions} expired upload session(s) and "
-        f"{collected.orphan_uploads} orphaned upload(s)"
+
+
+@cli.command()
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Log verbosity (default info).",
+)
+@config_options
+def worker(config_path: Path | None, data_dir: Path | None, log_level: str | None) -> None:
+    """Run jobs only, for a `serve --no-jobs` on the same data dir (or Redis queue).
+
+    [jobs] workers and worker_type ("thread" or "process") apply. SIGINT or SIGTERM stops it
+    after the jobs in flight finish.
+    """
+    from ojin_local.jobs.consumer import run_standalone
+    from ojin_local.jobs.queue import HueyQueue, open_huey
+    from ojin_local.jobs.runtime import JobRuntime
+
+    config = read_config(
+        config_path,
+        **{
+            "server.data_dir": str(data_dir) if data_dir else None,
+            "server.log_level": log_level,
+        },
     )
+    setup_logging(config.server.log_level)
+    try:
+        db = Database.opened(config.data_path)
+    except DatabaseTooNew as exc:
+        fail(str(exc), 1)
+    try:
+        try:
+            queue = HueyQueue(open_huey(config))
+        except ConfigError as exc:
+            fail(str(exc), 2)
+        runtime = JobRuntime(config, queue, db)
+        runtime.recover()
+        click.echo(
+            f"ojin-local {__version__} running jobs from {config.data_path} "
+            f"({config.jobs.workers} {config.jobs.worker_type} worker(s)); Ctrl-C stops"
+        )
+        run_standalone(queue.huey, config.jobs)
+    finally:
+        db.close()
 
 
 def main() -> None:

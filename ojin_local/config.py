@@ -31,6 +31,10 @@ def _choices(*values: str) -> dict[str, Any]:
     return {"choices": values}
 
 
+def _at_least(minimum: int) -> dict[str, Any]:
+    return {"minimum": minimum}
+
+
 SECRET = {"secret": True}
 
 
@@ -70,6 +74,22 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class JobsConfig:
+    """The job queue (Huey): `serve` runs a consumer in its own process unless --no-jobs, and
+    `ojin-local worker` runs one alone; both reach the same queue."""
+
+    queue: str = field(default="sqlite", metadata=_choices("sqlite", "redis"))
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    workers: int = field(default=2, metadata=_at_least(1))
+    # `serve` always runs threads beside the API; `ojin-local worker` may fork processes.
+    worker_type: str = field(default="thread", metadata=_choices("thread", "process"))
+    max_attempts: int = field(default=3, metadata=_at_least(1))
+    gc_interval_minutes: int = field(default=10, metadata=_at_least(1))
+    idle_video_delay_seconds: int = field(default=0, metadata=_at_least(0))
+    idle_video_max_side: int = field(default=512, metadata=_at_least(16))
+
+
+@dataclass(frozen=True)
 class ApiKeyConfig:
     key: str = field(default="", metadata=SECRET)
     organization_id: str = ""
@@ -94,6 +114,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     organizations: OrganizationsConfig = field(default_factory=OrganizationsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
     api_keys: tuple[ApiKeyConfig, ...] = ()
     model_variants: tuple[ModelVariantConfig, ...] = ()
 
@@ -255,6 +276,9 @@ def _convert(hint: Any, value: Any, where: str, source: str, f: dataclasses.Fiel
     expected = {bool: "a boolean", int: "an integer", str: "a string"}[hint]
     if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
         raise ConfigError(f"{_label(where)} must be {expected}, got {value!r} ({source})")
+    minimum = f.metadata.get("minimum")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{_label(where)} must be at least {minimum}, got {value!r} ({source})")
     choices = f.metadata.get("choices")
     if choices and value not in choices:
         raise ConfigError(

@@ -102,6 +102,21 @@ class S3Error(OjinError):
         self.details = details
 
 
+class JobFailure(OjinError):
+    """A job that cannot succeed however often it is tried; it ends `failed` with this error.
+
+    Any other exception in a job is taken as passing (storage unreachable, say) and retried.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def to_body(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
 def field_error(field: str, message: str) -> dict[str, str]:
     """One entry of `details.errors`: which input was wrong and why."""
     return {"field": field, "message": message}

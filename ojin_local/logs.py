@@ -70,4 +70,6 @@ def setup_logging(level: str) -> None:
     handler.setFormatter(Formatter(FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler])
     if level != "debug":
-        logging.getLogger("sanic").setLevel(logging.WARNING)
+        # Sanic's and Huey's start-up chatter; our own lines say what matters.
+        for noisy in ("sanic", "huey"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -20,8 +20,14 @@ from ojin_local.services import Services
 
 
 def run(
-    services: Services, listener: socket.socket, announce: Callable[[Config, bool], None]
+    services: Services,
+    listener: socket.socket,
+    announce: Callable[[Config, bool], None],
+    *,
+    with_jobs: bool = True,
 ) -> None:
+    """With jobs, Huey's consumer runs as threads of this process and stops after the server
+    (its jobs in flight finish first), before the database closes."""
     app = create_app(services)
 
     @app.after_server_start
@@ -42,6 +48,8 @@ def run(
     async def close(app: Sanic) -> None:
         services.close()
 
+    if with_jobs:
+        services.start_consumer()
     app.run(sock=listener, single_process=True, access_log=False, motd=False)
 
 

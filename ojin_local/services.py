@@ -13,9 +13,14 @@ from ojin_local.config import Config
 from ojin_local.db import Database
 from ojin_local.domain.assets import Assets, reopen_interrupted_finalizes
 from ojin_local.domain.auth import KeyRing
+from ojin_local.domain.idle_video import IdleVideos
+from ojin_local.domain.jobs import Jobs
 from ojin_local.domain.model_configs import ModelConfigs
 from ojin_local.domain.model_variants import VariantCatalog, catalog_entries, sync_catalog
 from ojin_local.domain.seed import load_demo_seed
+from ojin_local.jobs.consumer import EmbeddedConsumer, start_embedded
+from ojin_local.jobs.queue import HueyQueue, open_huey
+from ojin_local.jobs.runtime import JobRuntime
 from ojin_local.spec import SchemaValidator
 from ojin_local.spec.served import served_spec
 from ojin_local.storage import Storage, open_storage
@@ -30,26 +35,30 @@ class Services:
     model_configs: ModelConfigs
     storage: Storage
     assets: Assets
+    queue: HueyQueue
+    jobs: Jobs
+    idle_videos: IdleVideos
+    job_runtime: JobRuntime
     spec: dict[str, Any]
+    consumer: EmbeddedConsumer | None = None
+
+    def start_consumer(self) -> None:
+        """Run jobs in this process: first put back what a stopped consumer left behind."""
+        self.job_runtime.recover()
+        self.consumer = start_embedded(self.queue.huey, self.config.jobs)
 
     def close(self) -> None:
+        """Jobs in flight finish before the database closes under them."""
+        if self.consumer is not None:
+            self.consumer.stop(graceful=True)
+        self.queue.huey.storage.close()
         self.db.close()
-
-
-def open_database(config: Config) -> Database:
-    db = Database(config.data_path)
-    try:
-        db.open()
-    except BaseException:
-        db.close()
-        raise
-    return db
 
 
 def open_services(config: Config) -> Services:
     """Open the data dir: migrate, load the variant catalog and, on first start, the demo seed."""
     entries = catalog_entries(config.model_variants)
-    db = open_database(config)
+    db = Database.opened(config.data_path)
     db.write_sync(sync_catalog, entries)
     variants = VariantCatalog.load()
     template = config.organizations.template
@@ -58,6 +67,9 @@ def open_services(config: Config) -> Services:
     spec = served_spec(config.server.public_url)
     schemas = SchemaValidator(spec)
     db.write_sync(reopen_interrupted_finalizes)
+    assets = Assets(db, storage, template, schemas, config.storage.presign_expires_seconds)
+    queue = HueyQueue(open_huey(config))
+    jobs = Jobs(db, queue)
     return Services(
         config=config,
         db=db,
@@ -65,6 +77,10 @@ def open_services(config: Config) -> Services:
         variants=variants,
         model_configs=ModelConfigs(variants, template, schemas),
         storage=storage,
-        assets=Assets(db, storage, template, schemas, config.storage.presign_expires_seconds),
+        assets=assets,
+        queue=queue,
+        jobs=jobs,
+        idle_videos=IdleVideos(jobs, assets, schemas, config.jobs.idle_video_delay_seconds),
+        job_runtime=JobRuntime(config, queue, db, storage),
         spec=spec,
     )

@@ -234,14 +234,19 @@ def test_config_example_loads_and_documents_every_key(tmp_path: Path) -> None:
 
     assert config.load_config(EXAMPLE, env={}) == config.load_config(None, env={})
     text = EXAMPLE.read_text()
-    for section in (
+    sections = [
         config.Config,
         config.ServerConfig,
         config.OrganizationsConfig,
         config.StorageConfig,
+        config.S3Config,
+        config.JobsConfig,
         config.ApiKeyConfig,
         config.ModelVariantConfig,
-    ):
+    ]
+    nested = {f.type for f in dataclasses.fields(config.Config)} | {"S3Config"}
+    assert {s.__name__ for s in sections[1:]} >= {n for n in nested if n.endswith("Config")}
+    for section in sections:
         for field in dataclasses.fields(section):
             documented = rf"^(# )?(\[+)?(model_variants\.|storage\.)?{field.name}\b"
             assert re.search(documented, text, re.M), field.name

@@ -45,6 +45,17 @@ class Database:
         )
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
 
+    @classmethod
+    def opened(cls, data_dir: Path) -> Database:
+        """A data dir's database, created or migrated; closed again if that fails."""
+        db = cls(data_dir)
+        try:
+            db.open()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
     def open(self) -> int:
         """Create or migrate the schema and bind the models; returns migrations applied."""
         self.path.parent.mkdir(parents=True, exist_ok=True)

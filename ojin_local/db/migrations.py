@@ -112,6 +112,27 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX asset_listing ON asset (organization_id, created_at, asset_id)",
     ],
+    [
+        # A background job; the queue (Huey) only carries job ids, this table is the truth.
+        # status: queued -> running -> succeeded | failed, or running -> queued for a retry.
+        """CREATE TABLE job (
+            job_id TEXT PRIMARY KEY,
+            organization_id TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            parameters TEXT NOT NULL,
+            result TEXT,
+            error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            worker TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT
+        )""",
+        "CREATE INDEX job_listing ON job (organization_id, created_at, job_id)",
+        "CREATE INDEX job_status ON job (status)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

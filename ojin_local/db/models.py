@@ -98,6 +98,22 @@ class Asset(BaseModel):
     updated_at = pw.TextField()
 
 
+class Job(BaseModel):
+    job_id = pw.TextField(primary_key=True)
+    organization_id = pw.TextField()
+    created_by = pw.TextField()
+    type = pw.TextField()
+    status = pw.TextField()
+    parameters = pw.JSONField()
+    result = pw.JSONField(null=True)
+    error = pw.JSONField(null=True)
+    attempts = pw.IntegerField(default=0)
+    worker = pw.TextField(null=True)  # host:pid:nonce of the consumer running it
+    created_at = pw.TextField()
+    started_at = pw.TextField(null=True)
+    finished_at = pw.TextField(null=True)
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     Meta,
     ApiKey,
@@ -106,4 +122,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     ModelConfigReference,
     UploadSession,
     Asset,
+    Job,
 ]

@@ -33,6 +33,7 @@ from ojin_local.spec import SchemaValidator
 from ojin_local.storage import Storage, StoredObject, multipart_etag
 
 CATEGORIES = ("image", "video", "audio", "weight")
+KEY_PREFIX = "assets/"
 
 ASSET_FIELDS = (
     "asset_id",
@@ -190,26 +191,19 @@ class Assets:
     def _record(
         self, session: dict[str, Any], data: dict[str, Any], stored: StoredObject
     ) -> dict[str, Any]:
-        now = now_iso()
-        row = {
-            "asset_id": session["asset_id"],
-            "organization_id": session["organization_id"],
-            "created_by": session["created_by"],
-            "name": session["name"],
-            "name_folded": fold(session["name"]),
-            "category": session["category"],
-            "content_type": data["content_type"],
-            "size_bytes": stored.size,
-            "etag": stored.etag,
-            "storage_key": session["storage_key"],
-            "created_at": now,
-            "updated_at": now,
-        }
-        Asset.insert(row).execute()
+        asset = record_asset(
+            session["asset_id"],
+            session["organization_id"],
+            session["created_by"],
+            session["name"],
+            session["category"],
+            stored,
+            content_type=data["content_type"],
+        )
         UploadSession.update(status="finalized").where(
             UploadSession.asset_id == session["asset_id"]
         ).execute()
-        return _public(row, ASSET_FIELDS)
+        return asset
 
     # Reads
 
@@ -332,6 +326,36 @@ class Assets:
         return await asyncio.to_thread(fn, *args)
 
 
+def record_asset(
+    asset_id: str,
+    organization_id: str,
+    created_by: str,
+    name: str,
+    category: str,
+    stored: StoredObject,
+    content_type: str | None = None,
+) -> dict[str, Any]:
+    """The record of an object already in storage (uploaded, seeded or generated); inside a
+    write transaction. Returns the Asset as the API shows it."""
+    now = now_iso()
+    row = {
+        "asset_id": asset_id,
+        "organization_id": organization_id,
+        "created_by": created_by,
+        "name": name,
+        "name_folded": fold(name),
+        "category": category,
+        "content_type": content_type or stored.content_type,
+        "size_bytes": stored.size,
+        "etag": stored.etag,
+        "storage_key": stored.key,
+        "created_at": now,
+        "updated_at": now,
+    }
+    Asset.insert(row).execute()
+    return _public(row, ASSET_FIELDS)
+
+
 def reopen_interrupted_finalizes() -> None:
     """At start-up no finalize can be running: a session left `completing` was cut off by a
     crash, so it is open again and the client's retry can finish it."""
@@ -340,7 +364,12 @@ def reopen_interrupted_finalizes() -> None:
 
 def storage_key(asset_id: str) -> str:
     """Derived from the server's id, never from the client's file name."""
-    return f"assets/{asset_id}"
+    return f"{KEY_PREFIX}{asset_id}"
+
+
+def is_storage_key(key: str) -> bool:
+    """Whether ojin-local made this key (a shared bucket may hold other objects)."""
+    return key.startswith(KEY_PREFIX) and is_uuid(key.removeprefix(KEY_PREFIX))
 
 
 def fold(text: str) -> str:

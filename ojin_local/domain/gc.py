@@ -1,8 +1,11 @@
-"""Garbage collection: upload sessions nobody finalized within the TTL, and their parts.
+"""Garbage collection: upload sessions nobody finalized within the TTL, and storage nobody owns.
 
-Run by `ojin-local gc` (and, once the job consumer lands, periodically). Storage uploads that no
-session knows (e.g. left by a crash between creating the upload and recording the session) are
-aborted too once they are older than the TTL.
+Run on a schedule by the job consumer and on demand by `ojin-local gc`. Besides expired sessions
+it removes what crashes leave: storage uploads no session knows (a crash between creating the
+upload and recording the session), objects no asset record owns (a crash between storing and
+recording, or between deleting a record and its object) and the temp files of interrupted
+writes. Only keys ojin-local makes (`assets/<uuid>`) are ever candidates, so a shared bucket's
+other objects are safe, and only things older than a grace period, so work in flight is too.
 """
 
 from __future__ import annotations
@@ -11,41 +14,64 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ojin_local.db import Database
-from ojin_local.db.models import UploadSession
+from ojin_local.db.models import Asset, UploadSession
+from ojin_local.domain.assets import is_storage_key
 from ojin_local.storage import Storage
+
+ORPHAN_GRACE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class Collected:
     expired_sessions: int
     orphan_uploads: int
+    orphan_objects: int
+    debris: int
+
+    def __str__(self) -> str:
+        return (
+            f"aborted {self.expired_sessions} expired upload session(s) and "
+            f"{self.orphan_uploads} orphaned upload(s); removed {self.orphan_objects} "
+            f"orphaned object(s) and {self.debris} temp file(s)"
+        )
 
 
-def collect_garbage(db: Database, storage: Storage, ttl_seconds: int) -> Collected:
-    cutoff = datetime.now(UTC) - timedelta(seconds=ttl_seconds)
-    cutoff_text = cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def collect_garbage(
+    db: Database, storage: Storage, ttl_seconds: int, grace: timedelta = ORPHAN_GRACE
+) -> Collected:
+    now = datetime.now(UTC)
+    cutoff = now - timedelta(seconds=ttl_seconds)
     expired = list(
         UploadSession.select(
             UploadSession.asset_id, UploadSession.upload_id, UploadSession.storage_key
         )
-        .where((UploadSession.status == "open") & (UploadSession.created_at < cutoff_text))
+        .where(
+            (UploadSession.status == "open")
+            & (UploadSession.created_at < cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        )
         .tuples()
     )
     for asset_id, upload_id, key in expired:
         storage.abort_multipart_upload(key, upload_id)
         db.write_sync(_forget, asset_id)
-    # Storage is listed before sessions are read: an upload created meanwhile has its session
-    # recorded by the time the sessions are read, so it is not taken for an orphan.
+    # Storage is listed before records are read: whatever is created meanwhile has its record
+    # by the time records are read, so it is not taken for an orphan.
     uploads = storage.list_uploads()
-    known = {row[0] for row in UploadSession.select(UploadSession.upload_id).tuples()}
-    orphans = [
+    objects = [(key, modified) for key, modified in storage.list_objects() if is_storage_key(key)]
+    known_uploads = {row[0] for row in UploadSession.select(UploadSession.upload_id).tuples()}
+    owned = {row[0] for row in Asset.select(Asset.storage_key).tuples()}
+    orphan_uploads = [
         (upload_id, key)
         for upload_id, key, initiated in uploads
-        if upload_id not in known and initiated < cutoff
+        if upload_id not in known_uploads and initiated < cutoff
     ]
-    for upload_id, key in orphans:
+    for upload_id, key in orphan_uploads:
         storage.abort_multipart_upload(key, upload_id)
-    return Collected(len(expired), len(orphans))
+    orphan_objects = [key for key, changed in objects if key not in owned and changed < now - grace]
+    for key in orphan_objects:
+        storage.delete_object(key)
+    debris = storage.remove_debris(now - grace)
+    return Collected(len(expired), len(orphan_uploads), len(orphan_objects), debris)
 
 
 def _forget(asset_id: str) -> None:

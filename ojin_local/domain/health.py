@@ -17,7 +17,7 @@ def health_report(services: Services) -> dict[str, Any]:
     components = {
         "database": _database(services),
         "storage": _storage(services),
-        "jobs": {"status": "disabled", "detail": "no job consumer in this build"},
+        "jobs": _jobs(services),
     }
     degraded = any(part["status"] == "error" for part in components.values())
     return {"status": "degraded" if degraded else "ok", "version": __version__, **components}
@@ -38,3 +38,28 @@ def _storage(services: Services) -> dict[str, Any]:
     except Exception as exc:  # a health check reports failures, it does not raise them
         report = {"status": "error", "detail": str(exc)}
     return {"backend": services.storage.backend, **report}
+
+
+def _jobs(services: Services) -> dict[str, Any]:
+    jobs = services.config.jobs
+    report: dict[str, Any] = {"queue": jobs.queue}
+    try:
+        report["queue_depth"] = services.queue.depth()
+    except Exception as exc:
+        return {"status": "error", **report, "detail": f"the queue cannot be read: {exc}"}
+    consumer = services.consumer
+    if consumer is None:
+        return {
+            "status": "disabled",
+            **report,
+            "consumer": "none",
+            "detail": "serve --no-jobs: jobs wait for `ojin-local worker`",
+        }
+    alive = consumer.running
+    return {
+        "status": "ok" if alive else "error",
+        **report,
+        "consumer": "embedded",
+        "workers": jobs.workers,
+        **({} if alive else {"detail": "the consumer has stopped"}),
+    }

@@ -13,12 +13,12 @@ from importlib import resources
 from typing import Any
 
 from ojin_local.db import Database
-from ojin_local.db.models import Asset, Meta, ModelConfig
-from ojin_local.domain.assets import fold, storage_key
+from ojin_local.db.models import Meta, ModelConfig
+from ojin_local.domain.assets import record_asset, storage_key
 from ojin_local.domain.common import now_iso
 from ojin_local.domain.model_variants import VariantCatalog
 from ojin_local.domain.portraits import portrait_png
-from ojin_local.storage import Storage
+from ojin_local.storage import Storage, StoredObject
 
 CONFIGS_MARKER = "demo_seed_loaded_at"
 ASSETS_MARKER = "demo_assets_loaded_at"
@@ -50,24 +50,10 @@ def _loaded(marker: str) -> bool:
     return Meta.select().where(Meta.key == marker).exists()
 
 
-def _record_assets(stored: list[tuple[dict[str, Any], Any]], organization: str) -> None:
-    now = now_iso()
+def _record_assets(stored: list[tuple[dict[str, Any], StoredObject]], organization: str) -> None:
     for entry, obj in stored:
-        Asset.insert(
-            asset_id=entry["asset_id"],
-            organization_id=organization,
-            created_by=SEED_AUTHOR,
-            name=entry["name"],
-            name_folded=fold(entry["name"]),
-            category="image",
-            content_type=obj.content_type,
-            size_bytes=obj.size,
-            etag=obj.etag,
-            storage_key=obj.key,
-            created_at=now,
-            updated_at=now,
-        ).on_conflict_ignore().execute()
-    Meta.insert(key=ASSETS_MARKER, value=now).execute()
+        record_asset(entry["asset_id"], organization, SEED_AUTHOR, entry["name"], "image", obj)
+    Meta.insert(key=ASSETS_MARKER, value=now_iso()).execute()
 
 
 def _record_configs(

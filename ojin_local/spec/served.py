@@ -323,10 +323,123 @@ def asset_rules(spec: dict[str, Any]) -> None:
         )
 
 
+def job_routes(spec: dict[str, Any]) -> None:
+    """The job object the generator's description names ("the `result.asset_id` field in the job
+    object") but the seed does not define, and the routes to read it."""
+    from ojin_local.domain.idle_video import IDLE_VIDEO
+    from ojin_local.domain.jobs import STATUSES
+
+    why = "Local route: the seed names job objects but defines no route to read them."
+    stamp = {"type": "string", "format": "date-time", "nullable": True}
+    spec["components"]["schemas"]["OjinJob"] = {
+        "type": "object",
+        LOCAL: why,
+        "properties": {
+            "job_id": {"type": "string", "format": "uuid"},
+            "type": {"type": "string", "enum": [IDLE_VIDEO]},
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "parameters": {"type": "object", "additionalProperties": True},
+            "result": {
+                "type": "object",
+                "nullable": True,
+                "description": "Set when the job succeeded: the generator's `asset_id`.",
+                "properties": {"asset_id": {"type": "string", "format": "uuid"}},
+            },
+            "error": {
+                "type": "object",
+                "nullable": True,
+                "description": "Set when the job failed. Codes: INVALID_SOURCE_IMAGE, "
+                "SOURCE_ASSET_NOT_FOUND, STORAGE_ERROR, JOB_INTERRUPTED, JOB_ERROR.",
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["code", "message"],
+            },
+            "attempts": {"type": "integer", "minimum": 0},
+            "organization_id": {"type": "string"},
+            "created_by": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "started_at": stamp,
+            "finished_at": stamp,
+        },
+        "required": [
+            "job_id",
+            "type",
+            "status",
+            "parameters",
+            "result",
+            "error",
+            "attempts",
+            "organization_id",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ],
+    }
+    job = {"$ref": "#/components/schemas/OjinJob"}
+    errors = {
+        "401": {"$ref": "#/components/responses/UnauthorizedError"},
+        "403": {"$ref": "#/components/responses/ForbiddenError"},
+    }
+    spec["paths"]["/jobs"] = {
+        LOCAL: why,
+        "get": {
+            "tags": ["ojin-local"],
+            "summary": "List the organization's jobs, newest first",
+            "operationId": "ojinListJobs",
+            "security": [{"APIKeyAuth": []}],
+            "parameters": [
+                {
+                    "name": "status",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": list(STATUSES)},
+                },
+                {"name": "type", "in": "query", "schema": {"type": "string", "enum": [IDLE_VIDEO]}},
+                {"$ref": "#/components/parameters/LimitQueryParameter"},
+                {"$ref": "#/components/parameters/OffsetQueryParameter"},
+            ],
+            "responses": {
+                "200": {
+                    "description": "A page of jobs.",
+                    "content": _json_content(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "data": {"type": "array", "items": job},
+                                "pagination": {"$ref": "#/components/schemas/Pagination"},
+                            },
+                            "required": ["data", "pagination"],
+                        }
+                    ),
+                },
+                "400": {"$ref": "#/components/responses/BadRequestError"},
+                **errors,
+            },
+        },
+    }
+    spec["paths"]["/jobs/{job_id}"] = {
+        LOCAL: why,
+        "parameters": [
+            {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        "get": {
+            "tags": ["ojin-local"],
+            "summary": "A job of the organization; poll it until it succeeds or fails",
+            "operationId": "ojinGetJob",
+            "security": [{"APIKeyAuth": []}],
+            "responses": {
+                "200": {"description": "The job.", "content": _json_content(job)},
+                **errors,
+                "404": _error_response("No such job in the caller's organization."),
+            },
+        },
+    }
+
+
 EXTENSIONS: list[Callable[[dict[str, Any]], None]] = [
     optional_auth_on_model_variants,
     model_config_rules,
     asset_rules,
+    job_routes,
     request_body_errors,
 ]
 

@@ -97,6 +97,15 @@ class Storage(ABC):
         """Every multipart upload still open: (upload id, key, initiated at, UTC-aware)."""
 
     @abstractmethod
+    def list_objects(self) -> Iterator[tuple[str, datetime]]:
+        """Every object: (key, last modified, UTC-aware); for garbage collection."""
+
+    @abstractmethod
+    def remove_debris(self, older_than: datetime) -> int:
+        """Remove what interrupted writes left behind (not objects, not uploads) and is older
+        than `older_than`; returns how many were removed."""
+
+    @abstractmethod
     def health(self) -> dict[str, Any]:
         """{"status": "ok" | "error", ...} for GET /_ojin/health."""
 

@@ -181,6 +181,30 @@ class FilesystemStorage(Storage):
 
     # Objects
 
+    def list_objects(self) -> Iterator[tuple[str, datetime]]:
+        for directory, _, names in os.walk(self.objects):
+            for name in names:
+                if name.startswith("."):
+                    continue  # a temp file: see remove_debris
+                path = Path(directory, name)
+                try:
+                    modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                except FileNotFoundError:  # deleted while listing
+                    continue
+                yield path.relative_to(self.objects).as_posix(), modified
+
+    def remove_debris(self, older_than: datetime) -> int:
+        """Temp files ("."-named) a crash left in the objects tree or in an upload's directory."""
+        removed = 0
+        for root in (self.objects, self.uploads):
+            for directory, _, names in os.walk(root):
+                for name in names:
+                    path = Path(directory, name)
+                    if name.startswith(".") and _older(path, older_than):
+                        path.unlink(missing_ok=True)
+                        removed += 1
+        return removed
+
     def head_object(self, key: str) -> StoredObject | None:
         try:
             reader = self.open_object(key)
@@ -378,6 +402,13 @@ def _open_part(directory: Path, number: int, etag: str) -> io.FileIO:
 def _part_facts(number: int, part: io.FileIO) -> Part:
     md5 = read_header(part)["md5"]
     return Part(number, f'"{md5}"', os.fstat(part.fileno()).st_size - HEADER_BYTES)
+
+
+def _older(path: Path, than: datetime) -> bool:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC) < than
+    except FileNotFoundError:
+        return False
 
 
 def _read_manifest(directory: Path) -> dict[str, Any] | None:

@@ -157,6 +157,20 @@ class S3Storage(Storage):
             for up in uploads
         ]
 
+    def list_objects(self) -> Iterator[tuple[str, datetime]]:
+        pages = self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._root
+        )
+        with _s3_errors():
+            for page in pages:
+                for item in page.get("Contents", []):
+                    key = item["Key"].removeprefix(self._root)
+                    yield key, item["LastModified"].astimezone(UTC)
+
+    def remove_debris(self, older_than: datetime) -> int:
+        """S3 writes are atomic: an interrupted write leaves nothing behind."""
+        return 0
+
     def health(self) -> dict[str, Any]:
         """A HeadBucket with a 2 s budget: proves the endpoint, the credentials and the bucket."""
         endpoint = self._s3.meta.endpoint_url

@@ -1,0 +1,61 @@
+"""Huey as the carrier of job ids, over SQLite in the data dir (default) or Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from huey import Huey, SqliteHuey, crontab
+
+from ojin_local.config import Config, ConfigError
+
+QUEUE_NAME = "ojin-local"
+QUEUE_FILENAME = "jobs-queue.sqlite3"
+
+
+def open_huey(config: Config) -> Huey:
+    """Results are not kept: job outcomes live in the job table, where clients read them."""
+    options: dict[str, Any] = {"results": False, "utc": True}
+    if config.jobs.queue == "redis":
+        try:
+            from huey import RedisHuey
+        except ImportError as exc:  # huey imports redis lazily
+            raise ConfigError(
+                "[jobs] queue = redis needs the redis package: pip install 'ojin-local[redis]'"
+            ) from exc
+        return RedisHuey(QUEUE_NAME, url=config.jobs.redis_url, **options)
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(QUEUE_NAME, filename=str(config.data_path / QUEUE_FILENAME), **options)
+
+
+class HueyQueue:
+    """The queue jobs are put on; `register` names what consumers run."""
+
+    def __init__(self, huey: Huey) -> None:
+        self.huey = huey
+        self._run_job: Any = None
+
+    def register(
+        self,
+        run_job: Callable[[str], None],
+        collect_garbage: Callable[[], None],
+        gc_interval_minutes: int,
+    ) -> None:
+        """Stable task names: queued messages name the task, and outlive a code change."""
+        self._run_job = self.huey.task(name="ojin.run_job")(run_job)
+        every = crontab(minute=f"*/{gc_interval_minutes}")
+        self.huey.periodic_task(every, name="ojin.collect_garbage")(collect_garbage)
+
+    def enqueue(self, job_id: str, delay_seconds: int = 0) -> None:
+        if delay_seconds > 0:
+            self._run_job.schedule((job_id,), delay=delay_seconds)
+        else:
+            self._run_job(job_id)
+
+    def queued_job_ids(self) -> set[str]:
+        """Jobs waiting on the queue or its schedule (e.g. a delayed retry)."""
+        tasks = [*self.huey.pending(), *self.huey.scheduled()]
+        return {task.args[0] for task in tasks if task.name == "ojin.run_job" and task.args}
+
+    def depth(self) -> int:
+        return self.huey.pending_count() + self.huey.scheduled_count()
