@@ -5,6 +5,7 @@ Every client validates every JSON response it receives against the contract (see
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import re
 import signal
@@ -241,7 +242,10 @@ class Api(httpx.Client):
         session = self.start_upload(name, category)
         listed = self.put_parts(session, parts)
         size = sum(map(len, parts))
-        response = self.finalize(session, listed, size, name=name, category=category)
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        response = self.finalize(
+            session, listed, size, name=name, category=category, content_type=content_type
+        )
         assert response.status_code == 201, response.text
         return response.json()
 

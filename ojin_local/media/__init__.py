@@ -1,0 +1,1 @@
+"""Media made by ojin-local's jobs: the idle-video renderer (PyAV + Pillow)."""
