@@ -1,4 +1,7 @@
-"""A bare Sanic app with one JSON route: the reference that ojin-local's start is compared to.
+"""A bare Sanic app: the reference that ojin-local's start and uploads are compared to.
+
+`GET /` answers a small JSON document; `PUT /discard/<anything>` streams the body in and throws
+it away, the loopback ceiling for a streamed part upload.
 
 It is launched from a Click command with the same `app.run()` mode as ojin_local/server.py
 (single process, no MOTD, no access log), so the comparison shows what ojin-local adds on top
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import click
 from sanic import Request, Sanic
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse, empty, json
 
 app = Sanic("bare_bench")
 
@@ -17,6 +20,14 @@ app = Sanic("bare_bench")
 @app.get("/")
 async def index(request: Request) -> HTTPResponse:
     return json({"status": "ok"})
+
+
+@app.put("/discard/<name:path>", stream=True)
+async def discard(request: Request, name: str) -> HTTPResponse:
+    received = 0
+    while (chunk := await request.stream.read()) is not None:
+        received += len(chunk)
+    return empty(headers={"ETag": f'"{received}"'}, status=200)
 
 
 @click.command()

@@ -25,19 +25,15 @@ from ojin_local.http.context import services
 from ojin_local.http.endpoint import AUTH_NONE, EndpointSettings, begin, finish
 from ojin_local.http.errors import s3_error_response
 from ojin_local.storage import MAX_PART_BYTES
-from ojin_local.storage.filesystem import (
-    CHUNK_BYTES,
-    FilesystemStorage,
-    ObjectReader,
-    PartWriter,
-    check_part_number,
-)
+from ojin_local.storage.filesystem import FilesystemStorage, ObjectReader, PartWriter
+from ojin_local.storage.rules import check_part_number
 from ojin_local.storage.signing import URL_PREFIX, check_disposition, check_header_value
 
 bp = Blueprint("storage", url_prefix=URL_PREFIX)
 
 OBJECT = "/<key:path>"
-BATCH_BYTES = 4 * 1024 * 1024  # body bytes hashed and written at once (measured best of 1-8)
+SEND_BYTES = 1024 * 1024  # per read and send; 4 MiB sent ~1.8 GB/s, not 1.3, but cost 35 MB RSS
+BATCH_BYTES = 1024 * 1024  # hashed and written at once; 1-4 MiB ran alike, 1 MiB uses least memory
 EMPTY_TYPE = "text/plain; charset=utf-8"  # Sanic would otherwise send "Content-Type: None"
 EXPOSED = "ETag, Content-Length, Content-Range, X-Request-Id"
 CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": EXPOSED}
@@ -315,7 +311,7 @@ async def stream(
     seal(request, response)
     end = start + length
     while start < end:
-        chunk = await loop.run_in_executor(None, reader.read, start, min(CHUNK_BYTES, end - start))
+        chunk = await loop.run_in_executor(None, reader.read, start, min(SEND_BYTES, end - start))
         if not chunk:
             raise OSError(errno.EIO, f"{reader.stored.key} ended early")
         await response.send(chunk)
