@@ -7,7 +7,7 @@ the app factory; handlers reach them as `request.app.ctx.services`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ojin_local.config import Config
 from ojin_local.db import Database
@@ -18,12 +18,14 @@ from ojin_local.domain.jobs import Jobs
 from ojin_local.domain.model_configs import ModelConfigs
 from ojin_local.domain.model_variants import VariantCatalog, catalog_entries, sync_catalog
 from ojin_local.domain.seed import load_demo_seed
-from ojin_local.jobs.consumer import EmbeddedConsumer, start_embedded
 from ojin_local.jobs.queue import HueyQueue, open_huey
 from ojin_local.jobs.runtime import JobRuntime
 from ojin_local.spec import SchemaValidator
 from ojin_local.spec.served import served_spec
 from ojin_local.storage import Storage, open_storage
+
+if TYPE_CHECKING:
+    from ojin_local.jobs.consumer import EmbeddedConsumer
 
 
 @dataclass
@@ -44,6 +46,8 @@ class Services:
 
     def start_consumer(self) -> None:
         """Run jobs in this process: first put back what a stopped consumer left behind."""
+        from ojin_local.jobs.consumer import start_embedded
+
         self.job_runtime.recover()
         self.consumer = start_embedded(self.queue.huey, self.config.jobs)
 

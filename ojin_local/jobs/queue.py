@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from typing import Any
-
-from huey import Huey, SqliteHuey, crontab
+from typing import TYPE_CHECKING, Any
 
 from ojin_local.config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from huey import Huey
 
 QUEUE_NAME = "ojin-local"
 QUEUE_FILENAME = "jobs-queue.sqlite3"
@@ -17,13 +19,20 @@ def open_huey(config: Config) -> Huey:
     """Results are not kept: job outcomes live in the job table, where clients read them."""
     options: dict[str, Any] = {"results": False, "utc": True}
     if config.jobs.queue == "redis":
+        from huey import RedisHuey
+        from huey.exceptions import ConfigurationError
+
         try:
-            from huey import RedisHuey
-        except ImportError as exc:  # huey imports redis lazily
+            return RedisHuey(QUEUE_NAME, url=config.jobs.redis_url, **options)
+        except ConfigurationError as exc:  # the redis package is missing
             raise ConfigError(
                 "[jobs] queue = redis needs the redis package: pip install 'ojin-local[redis]'"
             ) from exc
-        return RedisHuey(QUEUE_NAME, url=config.jobs.redis_url, **options)
+    # Huey imports the redis client whenever it is installed (~130 ms, 40% of the server's
+    # start); the SQLite queue never uses it.
+    sys.modules.setdefault("redis", None)
+    from huey import SqliteHuey
+
     config.data_path.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(QUEUE_NAME, filename=str(config.data_path / QUEUE_FILENAME), **options)
 
@@ -42,6 +51,8 @@ class HueyQueue:
         gc_interval_minutes: int,
     ) -> None:
         """Stable task names: queued messages name the task, and outlive a code change."""
+        from huey import crontab
+
         self._run_job = self.huey.task(name="ojin.run_job")(run_job)
         every = crontab(minute=f"*/{gc_interval_minutes}")
         self.huey.periodic_task(every, name="ojin.collect_garbage")(collect_garbage)
