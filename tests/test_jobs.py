@@ -28,6 +28,7 @@ from tests.conftest import (
     clean_env,
     ojin_local_command,
     run_cli,
+    wait_until,
 )
 from tests.moto_server import MotoServer
 
@@ -332,3 +333,22 @@ def test_the_queue_can_be_redis(make_server, api, tmp_path, redis_url: str) -> N
     assert client.get("/_ojin/health").json()["jobs"]["queue"] == "redis"
     source = client.upload(portrait_png(0), "redis.png")
     assert wait_for_job(client, generate(client, source["asset_id"]))["status"] == "succeeded"
+
+
+def test_the_consumer_collects_garbage_on_its_schedule(make_server, api, tmp_path) -> None:
+    """Huey's scheduler runs periodic tasks when the consumer starts, then every interval."""
+    config = config_with(
+        tmp_path,
+        "\n[storage]\nupload_session_ttl_seconds = 1\n[jobs]\ngc_interval_minutes = 1\n",
+    )
+    server = make_server("--config", config)
+    client = api(server, ALICE_KEY)
+    stale = client.start_upload()
+    client.put_parts(stale, [b"abandoned"])
+    server.stop()
+    time.sleep(1.1)
+    client = api(server.start(), ALICE_KEY)
+    signed = {"asset_id": stale["asset_id"], "upload_id": stale["upload_id"], "part_number": 1}
+    assert wait_until(lambda: client.post("/v1/assets/sign-part", json=signed).status_code == 404)
+    uploads = server.data_dir / "storage" / "uploads"
+    assert wait_until(lambda: not any(uploads.iterdir()))
