@@ -87,6 +87,22 @@ class InternalError(ApiError):
     code = "INTERNAL_ERROR"
 
 
+class InjectedError(ApiError):
+    """An error a fault rule (POST /_ojin/faults) told a route to answer with."""
+
+    def __init__(self, status: int, code: str, message: str | None) -> None:
+        super().__init__(message or f"Injected fault: {code}.", {"injected": True})
+        self.status = status  # type: ignore[misc]
+        self.code = code  # type: ignore[misc]
+
+
+class ConnectionDropped(OjinError):
+    """A fault rule cut the connection; nothing is answered (the journal shows status 444,
+    nginx's "closed without response")."""
+
+    status: ClassVar[int] = 444
+
+
 class S3Error(OjinError):
     """An error of the storage layer, with S3's own code and status.
 

@@ -6,15 +6,17 @@ the app factory; handlers reach them as `request.app.ctx.services`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ojin_local.config import Config
 from ojin_local.db import Database
 from ojin_local.domain.assets import Assets, reopen_interrupted_finalizes
 from ojin_local.domain.auth import KeyRing
+from ojin_local.domain.faults import FaultRules
 from ojin_local.domain.idle_video import IdleVideos
 from ojin_local.domain.jobs import Jobs
+from ojin_local.domain.journal import RequestJournal
 from ojin_local.domain.model_configs import ModelConfigs
 from ojin_local.domain.model_variants import VariantCatalog, catalog_entries, sync_catalog
 from ojin_local.domain.seed import load_demo_seed
@@ -42,6 +44,8 @@ class Services:
     idle_videos: IdleVideos
     job_runtime: JobRuntime
     spec: dict[str, Any]
+    faults: FaultRules = field(default_factory=FaultRules)
+    journal: RequestJournal = field(default_factory=RequestJournal)
     consumer: EmbeddedConsumer | None = None
 
     def start_consumer(self) -> None:

@@ -8,6 +8,7 @@ middleware per request (GET /v1/model-variants went from about 2,500 to 3,000 re
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -19,13 +20,18 @@ from dataclasses import dataclass
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from ojin_local.errors import Forbidden, Unauthorized
+from ojin_local.domain.common import now_iso
+from ojin_local.domain.journal import JournalEntry
+from ojin_local.errors import ConnectionDropped, Forbidden, InjectedError, Unauthorized
 
 AUTH_REQUIRED = "required"
 AUTH_OPTIONAL = "optional"
 AUTH_ADMIN = "admin"
 AUTH_NONE = "none"
 
+API_PREFIX = "/v1/"  # the spec's routes: where fault rules apply
+LOCAL_PREFIX = "/_ojin/"  # local routes are not journaled, except the storage routes clients use
+JOURNALED = "/_ojin/storage/"
 API_KEY_HEADER = "X-API-Key"
 REQUEST_ID_HEADER = "X-Request-Id"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -64,6 +70,8 @@ def endpoint(
         async def serve(request: Request, **params: str) -> HTTPResponse:
             begin(request)
             authenticate(request, auth)
+            if request.path.startswith(API_PREFIX):
+                await inject_fault(request, operation)
             response = await handler(request, **params)
             finish(request, response)
             return response
@@ -107,6 +115,21 @@ def authenticate(request: Request, mode: str) -> None:
     request.ctx.principal = principal
 
 
+async def inject_fault(request: Request, operation: str | None) -> None:
+    """Whatever a matching fault rule says: wait, then hang up or answer its error."""
+    fault = request.app.ctx.services.faults.match(request.method, request.path, operation)
+    if fault is None:
+        return
+    if fault.latency_ms:
+        await asyncio.sleep(fault.latency_ms / 1000)
+    if fault.drop_connection:
+        request.transport.abort()
+        finish(request, HTTPResponse(status=ConnectionDropped.status))  # for the journal
+        raise ConnectionDropped
+    if fault.status is not None:
+        raise InjectedError(fault.status, fault.code or "", fault.message)
+
+
 def finish(request: Request, response: HTTPResponse) -> None:
     request_id = request.ctx.request_id
     response.headers[REQUEST_ID_HEADER] = request_id
@@ -117,3 +140,17 @@ def finish(request: Request, response: HTTPResponse) -> None:
     access_log.info(
         "%s %s %s %.1fms %s", request.method, request.path, response.status, elapsed_ms, request_id
     )
+    if request.path.startswith(JOURNALED) or not request.path.startswith(LOCAL_PREFIX):
+        principal = request.ctx.principal
+        request.app.ctx.services.journal.record(
+            JournalEntry(
+                time=now_iso(),
+                method=request.method,
+                path=request.path,
+                operation_id=settings.operation if settings is not None else None,
+                status=response.status,
+                duration_ms=round(elapsed_ms, 3),
+                organization_id=principal.organization_id if principal is not None else None,
+                request_id=request_id,
+            )
+        )

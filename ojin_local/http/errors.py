@@ -69,6 +69,8 @@ def request_id(request: Request) -> str:
 
 def render_error(request: Request, exc: Exception) -> HTTPResponse:
     begin(request)  # a routing error reaches here before any endpoint began the request
+    if isinstance(exc, errors.ConnectionDropped):  # already journaled; the transport is gone
+        return HTTPResponse(status=exc.status)
     if isinstance(exc, errors.S3Error):
         response = s3_error_response(request, exc)
         finish(request, response)

@@ -444,6 +444,132 @@ EXTENSIONS: list[Callable[[dict[str, Any]], None]] = [
 ]
 
 
+def test_tools(spec: dict[str, Any], public_url: str) -> None:
+    """Admin routes for integration tests: fault injection and the request journal."""
+    why = "Admin route for integration tests."
+    nullable_string = {"type": "string", "nullable": True}
+    spec["components"]["schemas"]["OjinFaultRule"] = {
+        "type": "object",
+        LOCAL: why,
+        "description": "Match by `operation_id`, or `method` and/or `path` (a glob over the "
+        "request path); then answer `status` with an ErrorResponse of `code` (default "
+        "SERVICE_UNAVAILABLE), and/or wait `latency_ms` first, or `drop_connection`. Fires with "
+        "`probability` (default 1), `times` times (absent: until removed). Applies to /v1 routes.",
+        "properties": {
+            "fault_id": {"type": "string", "format": "uuid", "readOnly": True},
+            "operation_id": nullable_string,
+            "method": nullable_string,
+            "path": nullable_string,
+            "status": {"type": "integer", "minimum": 400, "maximum": 599, "nullable": True},
+            "code": nullable_string,
+            "message": nullable_string,
+            "latency_ms": {"type": "integer", "minimum": 0, "maximum": 600000},
+            "drop_connection": {"type": "boolean"},
+            "probability": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1},
+            "times": {"type": "integer", "minimum": 1, "nullable": True},
+            "hits": {"type": "integer", "readOnly": True},
+            "created_at": {"type": "string", "format": "date-time", "readOnly": True},
+        },
+    }
+    spec["components"]["schemas"]["OjinJournalEntry"] = {
+        "type": "object",
+        LOCAL: why,
+        "properties": {
+            "time": {"type": "string", "format": "date-time"},
+            "method": {"type": "string"},
+            "path": {"type": "string"},
+            "operation_id": nullable_string,
+            "status": {"type": "integer", "description": "444: a fault dropped the connection."},
+            "duration_ms": {"type": "number"},
+            "organization_id": nullable_string,
+            "request_id": {"type": "string"},
+        },
+        "required": ["time", "method", "path", "status", "duration_ms", "request_id"],
+    }
+    rule = {"$ref": "#/components/schemas/OjinFaultRule"}
+    servers = [{"url": public_url, "description": "Local routes live outside /v1."}]
+    errors = {
+        "401": {"$ref": "#/components/responses/UnauthorizedError"},
+        "403": {"$ref": "#/components/responses/ForbiddenError"},
+    }
+    gone = {"204": {"$ref": "#/components/responses/NoContentSuccess"}, **errors}
+
+    def listing(item: dict[str, Any]) -> dict[str, Any]:
+        schema = {
+            "type": "object",
+            "properties": {"data": {"type": "array", "items": item}},
+            "required": ["data"],
+        }
+        return {"description": "The list.", "content": _json_content(schema)}
+
+    def operation(operation_id: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "tags": ["ojin-local"],
+            "summary": summary,
+            "operationId": operation_id,
+            "responses": responses,
+        }
+
+    add = operation(
+        "ojinAddFault",
+        "Add a fault rule",
+        {
+            "201": {"description": "Added.", "content": _json_content(rule)},
+            "400": {"$ref": "#/components/responses/BadRequestError"},
+            **errors,
+        },
+    )
+    add["requestBody"] = {"required": True, "content": _json_content(rule)}
+    journal_filters = [
+        {"name": name, "in": "query", "schema": schema}
+        for name, schema in (
+            ("method", {"type": "string"}),
+            ("path", {"type": "string", "description": "A glob."}),
+            ("operation_id", {"type": "string"}),
+            ("status", {"type": "integer"}),
+            ("organization_id", {"type": "string"}),
+            ("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+        )
+    ]
+    spec["paths"]["/_ojin/faults"] = {
+        "servers": servers,
+        LOCAL: why,
+        "post": add,
+        "get": operation("ojinListFaults", "List fault rules", {"200": listing(rule), **errors}),
+        "delete": operation("ojinClearFaults", "Remove every fault rule", gone),
+    }
+    spec["paths"]["/_ojin/faults/{fault_id}"] = {
+        "servers": servers,
+        LOCAL: why,
+        "parameters": [
+            {"name": "fault_id", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        "delete": operation(
+            "ojinRemoveFault",
+            "Remove one fault rule",
+            {**gone, "404": _error_response("No such fault rule.")},
+        ),
+    }
+    entry = {"$ref": "#/components/schemas/OjinJournalEntry"}
+    spec["paths"]["/_ojin/requests"] = {
+        "servers": servers,
+        LOCAL: why,
+        "get": {
+            **operation(
+                "ojinListRequests",
+                "The most recent requests, newest first (a ring buffer of 1,000)",
+                {
+                    "200": listing(entry),
+                    "400": {"$ref": "#/components/responses/BadRequestError"},
+                    **errors,
+                },
+            ),
+            "parameters": journal_filters,
+        },
+        "delete": operation("ojinClearRequests", "Empty the request journal", gone),
+    }
+
+
 def served_spec(public_url: str) -> dict[str, Any]:
     spec = seed_spec()
     spec["servers"] = [{"url": f"{public_url}/v1", "description": "This ojin-local server."}]
@@ -455,4 +581,5 @@ def served_spec(public_url: str) -> dict[str, Any]:
     for extend in EXTENSIONS:
         extend(spec)
     local_routes(spec, public_url)
+    test_tools(spec, public_url)
     return spec

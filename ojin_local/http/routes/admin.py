@@ -5,9 +5,10 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
+from ojin_local.domain.journal import JOURNAL_SIZE
 from ojin_local.http.context import services
 from ojin_local.http.endpoint import AUTH_ADMIN, endpoint
-from ojin_local.http.params import json_body
+from ojin_local.http.params import Query, json_body
 
 bp = Blueprint("admin", url_prefix="/_ojin")
 
@@ -41,4 +42,55 @@ async def remove_reference(
 ) -> HTTPResponse:
     app = services(request)
     await app.db.write(app.model_configs.remove_reference, model_config_id, agent_config_id)
+    return empty()
+
+
+# Fault injection
+
+
+@endpoint(bp, "POST", "/faults", auth=AUTH_ADMIN, operation="ojinAddFault")
+async def add_fault(request: Request) -> HTTPResponse:
+    return json(services(request).faults.add(json_body(request)), status=201)
+
+
+@endpoint(bp, "GET", "/faults", auth=AUTH_ADMIN, operation="ojinListFaults")
+async def list_faults(request: Request) -> HTTPResponse:
+    return json({"data": services(request).faults.list()})
+
+
+@endpoint(bp, "DELETE", "/faults", auth=AUTH_ADMIN, operation="ojinClearFaults")
+async def clear_faults(request: Request) -> HTTPResponse:
+    services(request).faults.clear()
+    return empty()
+
+
+@endpoint(bp, "DELETE", "/faults/<fault_id>", auth=AUTH_ADMIN, operation="ojinRemoveFault")
+async def remove_fault(request: Request, fault_id: str) -> HTTPResponse:
+    services(request).faults.remove(fault_id)
+    return empty()
+
+
+# Request journal
+
+
+@endpoint(bp, "GET", "/requests", auth=AUTH_ADMIN, operation="ojinListRequests")
+async def list_requests(request: Request) -> HTTPResponse:
+    query = Query(request)
+    status = query.integer("status", 0, 100, 599)
+    limit = query.integer("limit", 100, 1, JOURNAL_SIZE)
+    query.check()
+    entries = services(request).journal.query(
+        method=query.text("method"),
+        path=query.text("path"),
+        operation_id=query.text("operation_id"),
+        status=status or None,
+        organization_id=query.text("organization_id"),
+        limit=limit,
+    )
+    return json({"data": entries})
+
+
+@endpoint(bp, "DELETE", "/requests", auth=AUTH_ADMIN, operation="ojinClearRequests")
+async def clear_requests(request: Request) -> HTTPResponse:
+    services(request).journal.clear()
     return empty()
