@@ -19,6 +19,7 @@ from ojin_local.domain.jobs import Jobs
 from ojin_local.domain.journal import RequestJournal
 from ojin_local.domain.model_configs import ModelConfigs
 from ojin_local.domain.model_variants import VariantCatalog, catalog_entries, sync_catalog
+from ojin_local.domain.reset import reset_state
 from ojin_local.domain.seed import load_demo_seed
 from ojin_local.jobs.queue import HueyQueue, open_huey
 from ojin_local.jobs.runtime import JobRuntime
@@ -54,6 +55,14 @@ class Services:
 
         self.job_runtime.recover()
         self.consumer = start_embedded(self.queue.huey, self.config.jobs)
+
+    def reset(self) -> None:
+        """Blocking: back to the seed state, with no fault rules and an empty journal."""
+        reset_state(
+            self.db, self.storage, self.queue, self.variants, self.config.organizations.template
+        )
+        self.faults.clear()
+        self.journal.clear()
 
     def close(self) -> None:
         """Jobs in flight finish before the database closes under them."""

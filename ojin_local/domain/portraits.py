@@ -7,6 +7,7 @@ under a millisecond per portrait.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import zlib
@@ -33,6 +34,7 @@ PALETTES = (
 )
 
 
+@functools.cache  # drawn once per process: a reset re-seeds in milliseconds
 def portrait_png(index: int) -> bytes:
     """Portrait number `index` (0-based; palettes repeat) as PNG bytes."""
     palette = PALETTES[index % len(PALETTES)]

@@ -68,5 +68,10 @@ class HueyQueue:
         tasks = [*self.huey.pending(), *self.huey.scheduled()]
         return {task.args[0] for task in tasks if task.name == "ojin.run_job" and task.args}
 
+    def clear(self) -> None:
+        """Drop every queued and scheduled task (POST /_ojin/reset)."""
+        self.huey.storage.flush_queue()
+        self.huey.storage.flush_schedule()
+
     def depth(self) -> int:
         return self.huey.pending_count() + self.huey.scheduled_count()

@@ -445,7 +445,7 @@ EXTENSIONS: list[Callable[[dict[str, Any]], None]] = [
 
 
 def test_tools(spec: dict[str, Any], public_url: str) -> None:
-    """Admin routes for integration tests: fault injection and the request journal."""
+    """Admin routes for integration tests: reset, fault injection and the request journal."""
     why = "Admin route for integration tests."
     nullable_string = {"type": "string", "nullable": True}
     spec["components"]["schemas"]["OjinFaultRule"] = {
@@ -531,6 +531,16 @@ def test_tools(spec: dict[str, Any], public_url: str) -> None:
             ("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
         )
     ]
+    spec["paths"]["/_ojin/reset"] = {
+        "servers": servers,
+        LOCAL: why,
+        "post": operation(
+            "ojinReset",
+            "Back to the seed state: records, objects, queued jobs, fault rules and the "
+            "journal go; the demo seed is loaded again; API keys stay",
+            gone,
+        ),
+    }
     spec["paths"]["/_ojin/faults"] = {
         "servers": servers,
         LOCAL: why,

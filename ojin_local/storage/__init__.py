@@ -97,6 +97,11 @@ class Storage(ABC):
         """Every multipart upload still open: (upload id, key, initiated at, UTC-aware)."""
 
     @abstractmethod
+    def clear(self, key_prefix: str) -> None:
+        """Remove every object and open upload whose key starts with `key_prefix` (a folder,
+        ending in "/"), at once for every reader (POST /_ojin/reset)."""
+
+    @abstractmethod
     def list_objects(self) -> Iterator[tuple[str, datetime]]:
         """Every object: (key, last modified, UTC-aware); for garbage collection."""
 

@@ -181,6 +181,20 @@ class FilesystemStorage(Storage):
 
     # Objects
 
+    def clear(self, key_prefix: str) -> None:
+        """The folder is renamed aside first, so it vanishes at once for every request."""
+        for upload_id, key, _ in self.list_uploads():
+            if key.startswith(key_prefix):
+                self.abort_multipart_upload(key, upload_id)
+        folder = self.objects / key_prefix.strip("/")
+        doomed = self.root / f".cleared-{secrets.token_hex(8)}"
+        try:
+            os.rename(folder, doomed)
+        except FileNotFoundError:
+            return
+        fsync_dir(folder.parent)
+        shutil.rmtree(doomed, ignore_errors=True)
+
     def list_objects(self) -> Iterator[tuple[str, datetime]]:
         for directory, _, names in os.walk(self.objects):
             for name in names:

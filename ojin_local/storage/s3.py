@@ -157,6 +157,15 @@ class S3Storage(Storage):
             for up in uploads
         ]
 
+    def clear(self, key_prefix: str) -> None:
+        for upload_id, key, _ in self.list_uploads():
+            if key.startswith(key_prefix):
+                self.abort_multipart_upload(key, upload_id)
+        keys = [self._key(key) for key, _ in self.list_objects() if key.startswith(key_prefix)]
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            self._call("delete_objects", Delete={"Objects": batch, "Quiet": True})
+
     def list_objects(self) -> Iterator[tuple[str, datetime]]:
         pages = self._s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self._root

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
@@ -42,6 +44,15 @@ async def remove_reference(
 ) -> HTTPResponse:
     app = services(request)
     await app.db.write(app.model_configs.remove_reference, model_config_id, agent_config_id)
+    return empty()
+
+
+# State
+
+
+@endpoint(bp, "POST", "/reset", auth=AUTH_ADMIN, operation="ojinReset")
+async def reset(request: Request) -> HTTPResponse:
+    await asyncio.to_thread(services(request).reset)
     return empty()
 
 
