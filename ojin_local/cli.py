@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -90,6 +93,16 @@ def cli() -> None:
     is_flag=True,
     help="Do not run jobs here; `ojin-local worker` runs them against the same queue.",
 )
+@click.option(
+    "--ephemeral",
+    is_flag=True,
+    help="Keep data in a new temporary directory, removed on exit (instead of --data-dir).",
+)
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Once serving, write the API's base URL (…/v1) to this file; removed on exit.",
+)
 @config_options
 def serve(
     config_path: Path | None,
@@ -98,8 +111,35 @@ def serve(
     port: int | None,
     log_level: str | None,
     no_jobs: bool,
+    ephemeral: bool,
+    ready_file: Path | None,
 ) -> None:
-    """Serve the API, and run jobs in the same process (the default command)."""
+    """Serve the API, and run jobs in the same process (the default command).
+
+    For test runners in any language: `ojin-local serve --ephemeral --port 0 --ready-file F`
+    starts on a free port with throw-away data, and F appears (atomically) once it answers.
+    """
+    if ephemeral and data_dir is not None:
+        fail("--ephemeral and --data-dir cannot be used together", 2)
+    scratch = Path(tempfile.mkdtemp(prefix="ojin-local-")) if ephemeral else None
+    try:
+        _serve(config_path, scratch or data_dir, host, port, log_level, no_jobs, ready_file)
+    finally:
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _serve(
+    config_path: Path | None,
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    log_level: str | None,
+    no_jobs: bool,
+    ready_file: Path | None,
+) -> None:
     config = read_config(
         config_path,
         **{
@@ -115,7 +155,19 @@ def serve(
     services = open_or_exit(config)
     from ojin_local.server import run
 
-    run(services, listener, announce, with_jobs=not no_jobs)
+    def ready(config: Config, dev_key_active: bool) -> None:
+        announce(config, dev_key_active)
+        if ready_file is not None:
+            write_atomically(ready_file, f"{config.server.public_url}/v1\n")
+
+    run(services, listener, ready, with_jobs=not no_jobs)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """A reader polling for the file never sees it half-written."""
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(text)
+    os.replace(temp, path)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import Api, clean_env, ojin_local_command, run_cli, wait_until
@@ -257,3 +259,34 @@ def test_config_example_loads_and_documents_every_key(tmp_path: Path) -> None:
         path = tmp_path / "example.toml"
         path.write_text(body)
         config.load_config(path, env={})
+
+
+def test_ephemeral_server_announces_itself_in_a_ready_file(tmp_path: Path) -> None:
+    """What a Node or Go test runner does: start on a free port, wait for the file."""
+    ready = tmp_path / "ready" / "url.txt"
+    ready.parent.mkdir()
+    process = subprocess.Popen(
+        [*ojin_local_command(), "serve", "--ephemeral", "--port", "0", "--ready-file", str(ready)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=clean_env({}),
+    )
+    try:
+        assert wait_until(ready.exists, timeout=20)
+        base = ready.read_text().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", base)
+        health = httpx.get(base.removesuffix("/v1") + "/_ojin/health").json()
+        data_dir = Path(health["database"]["path"]).parent
+        assert data_dir.exists() and data_dir.name.startswith("ojin-local-")
+        assert httpx.get(f"{base}/model-variants").status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+    assert not ready.exists()
+    assert not data_dir.exists()
+
+
+def test_ephemeral_and_data_dir_exclude_each_other(tmp_path: Path) -> None:
+    result = run_cli("serve", "--ephemeral", "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "--ephemeral and --data-dir" in result.stderr
