@@ -101,3 +101,22 @@ class Contract:
         if errors:
             raise ContractViolation(f"{what}: response breaks the spec: {errors}")
         self.checked += 1
+
+
+class ContractTransport(httpx.HTTPTransport):
+    """For clients built elsewhere (ojin_local.client): every response is checked, as `Api`
+    does with its event hook."""
+
+    def __init__(self, contract: Contract) -> None:
+        super().__init__()
+        self.contract = contract
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        response.read()
+        checked = httpx.Response(
+            response.status_code, headers=response.headers, content=response.content,
+            request=request,
+        )  # fmt: skip
+        self.contract.check(checked)
+        return checked
