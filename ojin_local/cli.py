@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ojin_local import __version__
+from ojin_local.cli_remote import REMOTE_GROUPS
 from ojin_local.config import (
     DEV_KEY,
     DEV_ORGANIZATION,
@@ -377,6 +378,10 @@ def worker(config_path: Path | None, data_dir: Path | None, log_level: str | Non
         run_standalone(queue.huey, config.jobs)
     finally:
         db.close()
+
+
+for remote_group in REMOTE_GROUPS:
+    cli.add_command(remote_group)
 
 
 def main() -> None:

@@ -1,0 +1,274 @@
+"""Commands against a running server: `ojin-local assets|configs|generate|jobs ...`.
+
+They take the API's base URL, `/v1` included (`--url` or OJIN_BASE_URL), and a key (`--api-key`
+or OJIN_API_KEY), so the same commands work against ojin-local and `https://api.ojin.ai/v1`.
+Lists print a table (`--json` for the answer itself); errors print the server's code and
+message and exit 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:  # imported when a command runs: `serve` need not load httpx
+    from ojin_local.client import OjinClient
+
+DEFAULT_URL = "http://127.0.0.1:8080/v1"
+CATEGORIES = ("image", "video", "audio", "weight")
+
+
+def remote_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--api-key", envvar="OJIN_API_KEY", help="X-API-Key to send [env OJIN_API_KEY]."
+    )(fn)
+    return click.option(
+        "--url",
+        envvar="OJIN_BASE_URL",
+        default=DEFAULT_URL,
+        show_default=True,
+        help="The API's base URL, /v1 included [env OJIN_BASE_URL].",
+    )(fn)
+
+
+def connected(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn --url/--api-key into an `OjinClient` argument, and failures into one line."""
+
+    @remote_options
+    @functools.wraps(fn)
+    def command(url: str, api_key: str | None, **kwargs: Any) -> None:
+        from ojin_local.client import OjinClient
+
+        with talking_to(url), OjinClient(url, api_key, timeout=300) as client:
+            fn(client, **kwargs)
+
+    return command
+
+
+@contextmanager
+def talking_to(url: str) -> Iterator[None]:
+    import httpx
+
+    from ojin_local.client import OjinApiError
+
+    try:
+        yield
+    except OjinApiError as exc:
+        raise click.ClickException(f"{exc.status} {exc.code}: {exc.message}") from exc
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot talk to {url}: {exc}") from exc
+
+
+def progress(length: int, label: str) -> Any:
+    """On stderr, so stdout stays the answer alone (for `| jq`)."""
+    return click.progressbar(length=length, label=label, file=click.get_text_stream("stderr"))
+
+
+def show(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def table(rows: list[dict[str, Any]], columns: tuple[str, ...], total: int | None) -> None:
+    widths = {c: max([len(c), *(len(str(r.get(c, ""))) for r in rows)]) for c in columns}
+    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+    if total is not None and total > len(rows):
+        click.echo(f"({len(rows)} of {total}; use --limit and --offset for more)")
+
+
+def listing(answer: dict[str, Any], columns: tuple[str, ...], as_json: bool) -> None:
+    if as_json:
+        show(answer)
+    else:
+        table(answer["data"], columns, answer["pagination"]["total_items"])
+
+
+page_options = [
+    click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True),
+    click.option("--offset", type=click.IntRange(0), default=0, show_default=True),
+    click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON."),
+]
+
+
+def paged(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(page_options):
+        fn = option(fn)
+    return fn
+
+
+# Assets
+
+
+@click.group()
+def assets() -> None:
+    """Upload, list, download and delete assets."""
+
+
+@assets.command("upload")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--category", type=click.Choice(CATEGORIES), help="Default: from the file type.")
+@click.option("--name", help="Default: the file's name.")
+@click.option("--part-size-mib", type=click.IntRange(5, 5120), default=8, show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True)
+@connected
+def assets_upload(
+    client: OjinClient,
+    file: Path,
+    category: str | None,
+    name: str | None,
+    part_size_mib: int,
+    concurrency: int,
+) -> None:
+    """Upload FILE in parts through pre-signed URLs, as the real service's clients do."""
+    category = category or category_of(file)
+    with progress(file.stat().st_size, f"uploading {file.name}") as bar:
+        asset = client.upload_file(
+            file,
+            category,
+            name=name,
+            part_size=part_size_mib * 1024 * 1024,
+            concurrency=concurrency,
+            progress=bar.update,
+        )
+    show(asset)
+
+
+def category_of(file: Path) -> str:
+    import mimetypes
+
+    kind = (mimetypes.guess_type(file.name)[0] or "").split("/")[0]
+    return kind if kind in ("image", "video", "audio") else "weight"
+
+
+@assets.command("list")
+@click.option("--source", type=click.Choice(["org", "template"]), default="org")
+@click.option("--category", type=click.Choice(CATEGORIES))
+@click.option("--name", help="Case-insensitive substring of the name.")
+@paged
+@connected
+def assets_list(client: OjinClient, as_json: bool, **query: Any) -> None:
+    """List the organization's assets (or the templates), newest first."""
+    answer = client.list_assets(**query)
+    listing(answer, ("asset_id", "name", "category", "size_bytes", "created_at"), as_json)
+
+
+@assets.command("download")
+@click.argument("asset_id")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: its name."
+)
+@connected
+def assets_download(client: OjinClient, asset_id: str, output: Path | None) -> None:
+    """Download an asset's bytes through its pre-signed URL."""
+    asset = client.get_asset(asset_id)
+    target = output or Path(Path(asset["name"]).name)
+    with progress(asset["size_bytes"], f"downloading {target}") as bar:
+        client.download_asset(asset_id, target, progress=bar.update)
+    click.echo(f"saved {asset['size_bytes']} bytes to {target}")
+
+
+@assets.command("delete")
+@click.argument("asset_id")
+@connected
+def assets_delete(client: OjinClient, asset_id: str) -> None:
+    """Delete an asset of your organization."""
+    client.delete_asset(asset_id)
+    click.echo(f"deleted {asset_id}")
+
+
+# Model configurations
+
+
+@click.group()
+def configs() -> None:
+    """List and create model configurations."""
+
+
+@configs.command("list")
+@click.option("--source", type=click.Choice(["org", "template"]), default="org")
+@click.option("--variant", "model_variant_id", help="Only this model variant's.")
+@paged
+@connected
+def configs_list(client: OjinClient, as_json: bool, **query: Any) -> None:
+    """List model configurations."""
+    answer = client.list_model_configs(**query)
+    listing(answer, ("model_config_id", "title", "model_variant_id", "created_at"), as_json)
+
+
+@configs.command("create")
+@click.option("--title", required=True)
+@click.option("--variant", "model_variant_id", required=True, help="e.g. ojin/oris-1.0/standard")
+@click.option(
+    "--configurations", default="{}", show_default=True, help="model_configurations as JSON."
+)
+@connected
+def configs_create(
+    client: OjinClient, title: str, model_variant_id: str, configurations: str
+) -> None:
+    """Create a model configuration."""
+    try:
+        values = json.loads(configurations)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--configurations") from exc
+    show(client.create_model_config(title, model_variant_id, values))
+
+
+# Jobs
+
+
+@click.group()
+def generate() -> None:
+    """Start generation jobs."""
+
+
+@generate.command("idle-video")
+@click.argument("asset_id")
+@click.option("--template", type=click.Choice(["v1", "v2", "v3"]), default="v1", show_default=True)
+@click.option("--wait", is_flag=True, help="Poll until the job ends; exit 1 if it failed.")
+@click.option("--timeout", type=float, default=300, show_default=True, help="Seconds, with --wait.")
+@connected
+def generate_idle_video(
+    client: OjinClient, asset_id: str, template: str, wait: bool, timeout: float
+) -> None:
+    """Make an idle video from an image asset."""
+    job = client.generate_idle_video(asset_id, template)
+    if wait:
+        job = client.wait_for_job(job["job_id"], timeout=timeout)
+        show(job)
+        if job["status"] == "failed":
+            raise click.ClickException(f"job failed: {job['error']['code']}")
+    else:
+        show(job)
+
+
+@click.group()
+def jobs() -> None:
+    """Look at jobs."""
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@connected
+def jobs_show(client: OjinClient, job_id: str) -> None:
+    """Show a job."""
+    show(client.get_job(job_id))
+
+
+@jobs.command("list")
+@click.option("--status", type=click.Choice(["queued", "running", "succeeded", "failed"]))
+@paged
+@connected
+def jobs_list(client: OjinClient, as_json: bool, status: str | None, **page: Any) -> None:
+    """List the organization's jobs, newest first."""
+    answer = client.list_jobs(status=status, **page)
+    listing(answer, ("job_id", "status", "type", "created_at"), as_json)
+
+
+REMOTE_GROUPS = (assets, configs, generate, jobs)
