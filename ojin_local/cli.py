@@ -9,6 +9,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,17 @@ def cli() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Once serving, write the API's base URL (…/v1) to this file; removed on exit.",
 )
+@click.option(
+    "--import",
+    "import_from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Start from this snapshot (from `state export` or --export-on-exit).",
+)
+@click.option(
+    "--export-on-exit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="On SIGINT/SIGTERM, save the whole state to this snapshot before stopping.",
+)
 @config_options
 def serve(
     config_path: Path | None,
@@ -114,6 +126,8 @@ def serve(
     no_jobs: bool,
     ephemeral: bool,
     ready_file: Path | None,
+    import_from: Path | None,
+    export_on_exit: Path | None,
 ) -> None:
     """Serve the API, and run jobs in the same process (the default command).
 
@@ -124,12 +138,21 @@ def serve(
         fail("--ephemeral and --data-dir cannot be used together", 2)
     scratch = Path(tempfile.mkdtemp(prefix="ojin-local-")) if ephemeral else None
     try:
-        _serve(config_path, scratch or data_dir, host, port, log_level, no_jobs, ready_file)
+        options = ServeOptions(no_jobs, ready_file, import_from, export_on_exit)
+        _serve(config_path, scratch or data_dir, host, port, log_level, options)
     finally:
         if ready_file is not None:
             ready_file.unlink(missing_ok=True)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    no_jobs: bool
+    ready_file: Path | None
+    import_from: Path | None
+    export_on_exit: Path | None
 
 
 def _serve(
@@ -138,8 +161,7 @@ def _serve(
     host: str | None,
     port: int | None,
     log_level: str | None,
-    no_jobs: bool,
-    ready_file: Path | None,
+    options: ServeOptions,
 ) -> None:
     config = read_config(
         config_path,
@@ -154,14 +176,30 @@ def _serve(
     listener = bind(config.server.host, config.server.port)
     config = with_public_url(config, config.server.host, listener.getsockname()[1])
     services = open_or_exit(config)
+    if options.import_from is not None:
+        try:
+            manifest = services.import_state(options.import_from)
+        except ApiError as exc:
+            services.close()
+            fail(f"cannot import {options.import_from}: {exc.message}", 1)
+        click.echo(f"imported {options.import_from} (made {manifest.get('created_at')})")
     from ojin_local.server import run
 
     def ready(config: Config, dev_key_active: bool) -> None:
         announce(config, dev_key_active)
-        if ready_file is not None:
-            write_atomically(ready_file, f"{config.server.public_url}/v1\n")
+        if options.ready_file is not None:
+            write_atomically(options.ready_file, f"{config.server.public_url}/v1\n")
 
-    run(services, listener, ready, with_jobs=not no_jobs)
+    def export(services: Services) -> None:
+        target = options.export_on_exit
+        assert target is not None
+        temp = target.with_name(f".{target.name}.tmp")
+        services.export_state(temp)
+        os.replace(temp, target)
+        click.echo(f"saved the state to {target}")
+
+    before_close = export if options.export_on_exit is not None else None
+    run(services, listener, ready, with_jobs=not options.no_jobs, before_close=before_close)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -61,7 +61,7 @@ def talking_to(url: str) -> Iterator[None]:
         yield
     except OjinApiError as exc:
         raise click.ClickException(f"{exc.status} {exc.code}: {exc.message}") from exc
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise click.ClickException(f"cannot talk to {url}: {exc}") from exc
 
 
@@ -271,4 +271,32 @@ def jobs_list(client: OjinClient, as_json: bool, status: str | None, **page: Any
     listing(answer, ("job_id", "status", "type", "created_at"), as_json)
 
 
-REMOTE_GROUPS = (assets, configs, generate, jobs)
+# State (an admin key)
+
+
+@click.group()
+def state() -> None:
+    """Save or replace a server's whole state (an admin key)."""
+
+
+@state.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@connected
+def state_export(client: OjinClient, file: Path) -> None:
+    """Save the whole state (database and objects) to FILE, a gzipped tar archive."""
+    with progress(0, f"exporting to {file}") as bar:
+        client.export_state(file, progress=bar.update)
+    click.echo(f"saved {file.stat().st_size} bytes to {file}")
+
+
+@state.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@connected
+def state_import(client: OjinClient, file: Path) -> None:
+    """Replace the server's whole state with FILE (from `state export`)."""
+    with progress(file.stat().st_size, f"importing {file}") as bar:
+        answer = client.import_state(file, progress=bar.update)
+    show(answer)
+
+
+REMOTE_GROUPS = (assets, configs, generate, jobs, state)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -304,6 +304,35 @@ class OjinClient:
 
     def reset(self) -> None:
         self.request("POST", f"{self.local}/_ojin/reset")
+
+    def export_state(
+        self, target: str | os.PathLike[str], progress: Callable[[int], None] | None = None
+    ) -> None:
+        """Save the server's whole state (GET /_ojin/state) to `target`."""
+        with self.http.stream("GET", f"{self.local}/_ojin/state") as response:
+            if response.status_code != 200:
+                response.read()
+                raise OjinApiError(response.status_code, _decoded(response), "GET", "state")
+            with Path(target).open("wb") as out:
+                for chunk in response.iter_bytes(1024 * 1024):
+                    out.write(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+
+    def import_state(
+        self, source: str | os.PathLike[str], progress: Callable[[int], None] | None = None
+    ) -> JSON:
+        """Replace the server's whole state with an archive (PUT /_ojin/state)."""
+
+        def chunks() -> Iterator[bytes]:
+            with Path(source).open("rb") as file:
+                while chunk := file.read(1024 * 1024):
+                    if progress is not None:
+                        progress(len(chunk))
+                    yield chunk
+
+        headers = {"Content-Type": "application/gzip"}
+        return self.request("PUT", f"{self.local}/_ojin/state", content=chunks(), headers=headers)
 
     def add_fault(self, **rule: Any) -> JSON:
         return self.request("POST", f"{self.local}/_ojin/faults", json=rule)

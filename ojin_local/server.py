@@ -25,6 +25,7 @@ def run(
     announce: Callable[[Config, bool], None],
     *,
     with_jobs: bool = True,
+    before_close: Callable[[Services], None] | None = None,
 ) -> None:
     """With jobs, Huey's consumer runs as threads of this process and stops after the server
     (its jobs in flight finish first), before the database closes."""
@@ -46,7 +47,11 @@ def run(
 
     @app.after_server_stop
     async def close(app: Sanic) -> None:
-        services.close()
+        try:
+            if before_close is not None:
+                before_close(services)
+        finally:
+            services.close()
 
     if with_jobs:
         services.start_consumer()

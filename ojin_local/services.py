@@ -6,7 +6,9 @@ the app factory; handlers reach them as `request.app.ctx.services`.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ojin_local.config import Config
@@ -21,6 +23,7 @@ from ojin_local.domain.model_configs import ModelConfigs
 from ojin_local.domain.model_variants import VariantCatalog, catalog_entries, sync_catalog
 from ojin_local.domain.reset import reset_state
 from ojin_local.domain.seed import load_demo_seed
+from ojin_local.domain.snapshot import export_snapshot, import_snapshot, read_snapshot
 from ojin_local.jobs.queue import HueyQueue, open_huey
 from ojin_local.jobs.runtime import JobRuntime
 from ojin_local.spec import SchemaValidator
@@ -63,6 +66,22 @@ class Services:
         )
         self.faults.clear()
         self.journal.clear()
+
+    def export_state(self, target: Path) -> dict[str, Any]:
+        """Blocking: the snapshot archive (see domain.snapshot) written to `target`."""
+        return export_snapshot(self.db, self.storage, target)
+
+    def import_state(self, archive: Path) -> dict[str, Any]:
+        """Blocking: check the archive, then replace the state with it; ValidationError (and
+        nothing changed) if it is not a usable snapshot. The variant catalog stays this
+        server's (it comes from its config)."""
+        with tempfile.TemporaryDirectory(dir=archive.parent, prefix=".import-") as scratch:
+            snapshot = read_snapshot(archive, Path(scratch))
+            manifest = import_snapshot(self.db, self.storage, self.queue, snapshot)
+        self.db.write_sync(sync_catalog, catalog_entries(self.config.model_variants))
+        self.faults.clear()
+        self.journal.clear()
+        return manifest
 
     def close(self) -> None:
         """Jobs in flight finish before the database closes under them."""

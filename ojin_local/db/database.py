@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -79,6 +81,24 @@ class Database:
     def _in_transaction(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         with self.peewee.atomic():
             return fn(*args, **kwargs)
+
+    def backup_to(self, path: Path) -> None:
+        """A consistent copy of the whole database while the server runs (SQLite's online
+        backup, from a connection of its own)."""
+        with closing(sqlite3.connect(self.path)) as source, closing(sqlite3.connect(path)) as copy:
+            source.backup(copy)
+
+    def restore_from(self, path: Path) -> int:
+        """Replace the whole database with a copy, in one step readers see whole (the backup
+        API writes through the writer's connection and commits once), then migrate it.
+        Returns migrations applied."""
+
+        def restore() -> int:
+            with closing(sqlite3.connect(path)) as source:
+                source.backup(self.peewee.connection())
+            return migrate(self.peewee, str(self.path))
+
+        return self._writer.submit(restore).result()
 
     def close(self) -> None:
         """Close the writer's connection (last, so SQLite checkpoints the WAL) and this thread's."""

@@ -62,8 +62,10 @@ def endpoint(
     operation: str | None = None,
     auth: str = AUTH_REQUIRED,
     cors: bool = False,
+    stream: bool = False,
 ) -> Callable[[Handler], Handler]:
-    """Register `handler` for `method path` on `bp`; `operation` is the spec's operationId."""
+    """Register `handler` for `method path` on `bp`; `operation` is the spec's operationId.
+    With `stream`, the handler reads the body itself (`request.stream`), after auth."""
 
     def register(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -78,7 +80,7 @@ def endpoint(
 
         settings = EndpointSettings(operation, auth, cors)
         name = method.lower() + re.sub(r"\W+", "_", path)
-        bp.add_route(serve, path, methods=[method], name=name, ctx_endpoint=settings)
+        bp.add_route(serve, path, methods=[method], name=name, stream=stream, ctx_endpoint=settings)
         return serve
 
     return register

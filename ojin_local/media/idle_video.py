@@ -2,10 +2,10 @@
 
 The image is decoded once (Pillow), converted once to YUV 4:2:0 planes, and each frame is an
 affine warp (bilinear, so motion is smooth to a fraction of a pixel) of those planes, handed to
-x264 as is: no per-frame colour conversion, the step that made the naive pipeline slow
-(../shared/notes/stack-findings.md). Motion is a periodic function of time whose period is the
-clip's length, so the last frame flows into the first and the clip loops without a seam.
-Everything is deterministic: the same image and template give the same bytes.
+x264 as is: no per-frame colour conversion, the step that made the naive pipeline slow. Motion
+is a periodic function of time whose period is the clip's length, so the last frame flows into
+the first and the clip loops without a seam. The same image, template and settings give the
+same bytes (for the same versions of PyAV, x264 and Pillow).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc, Interpolation
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 TEMPLATES = ("v1", "v2", "v3")
@@ -33,6 +34,10 @@ FRAMES_AHEAD = 6  # bounds memory: a few frames in flight, never the whole clip
 # x264's output depends on its thread count; fixing it keeps videos identical across machines.
 X264_THREADS = 2
 
+Affine = tuple[float, float, float, float, float, float]
+"""Pillow's AFFINE coefficients: output point (x, y) samples the source at
+(a x + b y + c, d x + e y + f), in pixels, with pixel centres at +0.5."""
+
 
 class InvalidSourceImage(Exception):
     """The bytes are not a PNG, JPEG or WebP image this renderer can use; the message says why."""
@@ -40,17 +45,27 @@ class InvalidSourceImage(Exception):
 
 @dataclass(frozen=True)
 class VideoSettings:
+    """Images larger than `max_side` are scaled down; smaller ones keep their size (at most one
+    pixel is cropped to make width and height even), since upscaling adds bytes, not detail."""
+
     max_side: int = 512
     fps: int = 25
     seconds: float = 4.0
     crf: int = 20
     preset: str = "veryfast"
 
+    def __post_init__(self) -> None:
+        if self.max_side < MIN_SIDE:
+            raise ValueError(f"max_side must be at least {MIN_SIDE}")
+        if self.fps < 1 or round(self.fps * self.seconds) < 2:
+            raise ValueError("fps and seconds must give at least two frames")
+
 
 @dataclass(frozen=True)
 class Pose:
-    """Where the still sits in one frame: zoom about a pivot, rotation, and a shift; lengths are
-    fractions of the frame's height so a pose means the same at any size."""
+    """How the still moves in one frame: zoom about a pivot, rotation, and a shift; lengths are
+    fractions of the frame's height so a pose means the same at any size. The renderer adds a
+    constant zoom on top so that no pose ever shows the still's edges."""
 
     zoom: float
     angle_degrees: float
@@ -62,18 +77,18 @@ class Pose:
 def _breathing(phase: float) -> Pose:
     """v1: a slow breath, the head rising a little as the frame eases in."""
     breath = (1 - math.cos(phase)) / 2
-    return Pose(1.06 + 0.02 * breath, 0.0, 0.0, -0.008 * breath, 0.85)
+    return Pose(1 + 0.02 * breath, 0.0, 0.0, -0.008 * breath, 0.85)
 
 
 def _sway(phase: float) -> Pose:
     """v2: a gentle side-to-side sway, pivoting low like a body shifting its weight."""
-    return Pose(1.07, 1.1 * math.sin(phase), 0.006 * math.sin(phase), 0.0, 1.0)
+    return Pose(1.0, 1.1 * math.sin(phase), 0.006 * math.sin(phase), 0.0, 1.0)
 
 
 def _nod(phase: float) -> Pose:
     """v3: a small nod twice per loop, with a slight tilt and a drifting zoom."""
     return Pose(
-        1.07 + 0.01 * math.sin(phase),
+        1 + 0.01 * math.sin(phase),
         0.6 * math.sin(phase + math.pi / 3),
         0.0,
         0.007 * math.sin(2 * phase),
@@ -85,28 +100,30 @@ MOTIONS: dict[str, Callable[[float], Pose]] = {"v1": _breathing, "v2": _sway, "v
 
 
 def render_idle_video(image: bytes, template: str, settings: VideoSettings | None = None) -> bytes:
-    """Blocking and CPU-bound; Pillow's warps and x264 release the GIL for most of it."""
+    """Blocking and CPU-bound (about 1 s of CPU per 5 s of 512x512 video, spread over two
+    cores); Pillow's warps and x264 release the GIL for most of it. Thread-safe: calls share
+    nothing. Raises InvalidSourceImage for an image it cannot use, ValueError for an unknown
+    template."""
     if template not in MOTIONS:
         raise ValueError(f"unknown template {template!r}; one of {', '.join(TEMPLATES)}")
     settings = settings or VideoSettings()
     planes = _yuv_planes(_decode(image, settings.max_side))
+    height, width = planes[0].shape
     frames = round(settings.fps * settings.seconds)
+    maps = _clip_maps(MOTIONS[template], frames, width, height)
     # faststart moves the index to the front in a second pass that reopens the file by name.
     with tempfile.TemporaryDirectory(prefix="ojin-idle-video-") as scratch:
         path = Path(scratch, "idle.mp4")
-        _encode(planes, MOTIONS[template], frames, settings, path)
+        _encode(_frames(planes, maps), width, height, settings, path)
         return path.read_bytes()
 
 
 def _encode(
-    planes: list[np.ndarray],
-    motion: Callable[[float], Pose],
-    frames: int,
-    settings: VideoSettings,
-    path: Path,
+    frames: Iterator[av.VideoFrame], width: int, height: int, settings: VideoSettings, path: Path
 ) -> None:
-    height, width = planes[0].shape
-    with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as container:
+    # bitexact: no library version in the file, so only the pixels decide the bytes.
+    options = {"movflags": "+faststart", "fflags": "+bitexact"}
+    with av.open(str(path), "w", format="mp4", options=options) as container:
         stream = container.add_stream(
             "libx264",
             rate=settings.fps,
@@ -118,8 +135,14 @@ def _encode(
         )
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
-        stream.codec_context.profile = "High"
-        for index, frame in enumerate(_frames(planes, motion, frames)):
+        context = stream.codec_context
+        context.profile = "High"
+        # Tagged, so players need not guess the matrix from the frame size.
+        context.color_range = ColorRange.MPEG
+        context.colorspace = Colorspace.ITU709
+        context.color_primaries = ColorPrimaries.BT709
+        context.color_trc = ColorTrc.BT709
+        for index, frame in enumerate(frames):
             frame.pts = index
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
@@ -136,25 +159,33 @@ def _decode(data: bytes, max_side: int) -> Image.Image:
                     f"the image is {opened.width}x{opened.height}; "
                     f"at most {MAX_SOURCE_PIXELS} pixels are accepted"
                 )
+            # A large JPEG decodes at 1/2, 1/4 or 1/8 scale, still at least max_side: faster.
+            opened.draft(None, (max_side, max_side))
             opened.load()
             image = ImageOps.exif_transpose(opened)
     except UnidentifiedImageError:
         raise InvalidSourceImage("not a PNG, JPEG or WebP image") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (OSError, EOFError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidSourceImage(f"the image cannot be decoded: {exc}") from None
-    if min(image.size) < MIN_SIDE:
-        raise InvalidSourceImage(f"the image is {image.width}x{image.height}; too small")
-    image = _flatten(image)
     scale = min(1.0, max_side / max(image.size))
-    width = max(MIN_SIDE, round(image.width * scale)) // 2 * 2
-    height = max(MIN_SIDE, round(image.height * scale)) // 2 * 2
-    if (width, height) != image.size:
-        image = image.resize((width, height), Image.Resampling.LANCZOS)
-    return image
+    width = round(image.width * scale) // 2 * 2
+    height = round(image.height * scale) // 2 * 2
+    if min(width, height) < MIN_SIDE:
+        raise InvalidSourceImage(
+            f"the image is {image.width}x{image.height}; too small or too narrow for a video "
+            f"(under {MIN_SIDE} pixels on a side at {max_side} pixels on the longest)"
+        )
+    image = _flatten(image)
+    if scale < 1:
+        return image.resize((width, height), Image.Resampling.LANCZOS)
+    return image.crop((0, 0, width, height))
 
 
 def _flatten(image: Image.Image) -> Image.Image:
     """Transparency over a neutral grey, and any mode (palette, grey, CMYK, 16-bit) as RGB."""
+    if image.mode.startswith("I"):  # 16-bit grey PNG: Pillow's convert would clip, not scale
+        grey = np.clip(np.asarray(image, dtype=np.int64) >> 8, 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
@@ -163,49 +194,50 @@ def _flatten(image: Image.Image) -> Image.Image:
 
 
 def _yuv_planes(image: Image.Image) -> list[np.ndarray]:
-    """Y at full size, U and V at half: converted once, by libswscale, as x264 expects them."""
-    frame = av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24").reformat(format="yuv420p")
+    """Y at full size, U and V at half, BT.709 limited range as tagged in the stream: converted
+    once, by libswscale in its bit-exact mode so every CPU gives the same planes."""
+    frame = av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24").reformat(
+        format="yuv420p",
+        src_colorspace=Colorspace.ITU709,
+        dst_colorspace=Colorspace.ITU709,
+        interpolation=Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.BITEXACT,
+        src_color_range=ColorRange.JPEG,
+        dst_color_range=ColorRange.MPEG,
+        threads=1,
+    )
     packed = frame.to_ndarray()
     height, width = image.height, image.width
-    y = packed[:height]
     chroma = packed[height:].reshape(2, height // 2, width // 2)
-    return [np.ascontiguousarray(y), np.ascontiguousarray(chroma[0]), chroma[1].copy()]
+    return [packed[:height].copy(), chroma[0].copy(), chroma[1].copy()]
 
 
-def _frames(
-    planes: list[np.ndarray], motion: Callable[[float], Pose], count: int
-) -> Iterator[av.VideoFrame]:
-    """Frames in order, warped by two threads a few frames ahead of the encoder (Pillow's warp
-    releases the GIL): on two cores that takes the warp off the critical path."""
-    height, width = planes[0].shape
-    sources = [Image.fromarray(plane, "L") for plane in planes]
-
-    def warp_frame(index: int) -> np.ndarray:
-        pose = motion(2 * math.pi * index / count)
-        warped = [np.asarray(_warp(s, pose, s.width / width, height)) for s in sources]
-        return np.concatenate([plane.reshape(-1) for plane in warped])
-
-    with ThreadPoolExecutor(WARP_THREADS, thread_name_prefix="idle-video-warp") as pool:
-        ahead: deque[Future[np.ndarray]] = deque()
-        for index in range(count):
-            while len(ahead) < FRAMES_AHEAD and index + len(ahead) < count:
-                ahead.append(pool.submit(warp_frame, index + len(ahead)))
-            packed = ahead.popleft().result()
-            yield av.VideoFrame.from_ndarray(
-                packed.reshape(height * 3 // 2, width), format="yuv420p"
-            )
+def _clip_maps(
+    motion: Callable[[float], Pose], frames: int, width: int, height: int
+) -> list[Affine]:
+    """Each frame's warp, all zoomed in about the centre by the one factor that keeps every
+    frame's corners inside the still: no borders, whatever the motion or the aspect ratio."""
+    maps = [_motion_map(motion(2 * math.pi * i / frames), width, height) for i in range(frames)]
+    half_w, half_h = width / 2, height / 2
+    reach = [  # how far from the centre each frame's corners land, in half-widths and heights
+        max(abs(a * x + b * y + c - half_w) / half_w, abs(d * x + e * y + f - half_h) / half_h)
+        for a, b, c, d, e, f in maps
+        for x, y in ((0, 0), (width, 0), (0, height), (width, height))
+    ]
+    cover = max(1.0, *reach)
+    return [
+        (a / cover, b / cover, half_w + (c - half_w) / cover,
+         d / cover, e / cover, half_h + (f - half_h) / cover)
+        for a, b, c, d, e, f in maps
+    ]  # fmt: skip
 
 
-def _warp(plane: Image.Image, pose: Pose, scale: float, frame_height: int) -> Image.Image:
-    """The plane as seen in this pose. Pillow's AFFINE maps each output pixel back to the
-    source: i = P + R(-angle)(o - P - t) / zoom."""
-    unit = frame_height * scale  # pose lengths are fractions of the frame height
-    pivot_x, pivot_y = plane.width / 2, pose.pivot_y * plane.height
-    shift_x, shift_y = pose.shift_x * unit, pose.shift_y * unit
+def _motion_map(pose: Pose, width: int, height: int) -> Affine:
+    """The pose as Pillow's output-to-source map: i = P + R(-angle)(o - P - t) / zoom."""
+    pivot_x, pivot_y = width / 2, pose.pivot_y * height
+    origin_x, origin_y = pivot_x + pose.shift_x * height, pivot_y + pose.shift_y * height
     angle = math.radians(pose.angle_degrees)
     cos, sin = math.cos(angle) / pose.zoom, math.sin(angle) / pose.zoom
-    origin_x, origin_y = pivot_x + shift_x, pivot_y + shift_y
-    coefficients = (
+    return (
         cos,
         sin,
         pivot_x - cos * origin_x - sin * origin_y,
@@ -213,6 +245,33 @@ def _warp(plane: Image.Image, pose: Pose, scale: float, frame_height: int) -> Im
         cos,
         pivot_y + sin * origin_x - cos * origin_y,
     )
-    return plane.transform(
-        plane.size, Image.Transform.AFFINE, coefficients, Image.Resampling.BILINEAR
-    )
+
+
+def _frames(planes: list[np.ndarray], maps: list[Affine]) -> Iterator[av.VideoFrame]:
+    """Frames in order, warped by two threads a few frames ahead of the encoder (Pillow's warp
+    releases the GIL): on two cores that takes the warp off the critical path."""
+    height, width = planes[0].shape
+    sources = [Image.fromarray(plane, "L") for plane in planes]
+
+    def warp_frame(index: int) -> np.ndarray:
+        a, b, c, d, e, f = maps[index]
+        warped = []
+        for source in sources:
+            scale = source.width / width  # the map is in luma pixels; chroma is half size
+            coefficients = (a, b, c * scale, d, e, f * scale)
+            warped.append(
+                source.transform(
+                    source.size, Image.Transform.AFFINE, coefficients, Image.Resampling.BILINEAR
+                )
+            )
+        return np.concatenate([np.asarray(plane).reshape(-1) for plane in warped])
+
+    with ThreadPoolExecutor(WARP_THREADS, thread_name_prefix="idle-video-warp") as pool:
+        ahead: deque[Future[np.ndarray]] = deque()
+        for index in range(len(maps)):
+            while len(ahead) < FRAMES_AHEAD and index + len(ahead) < len(maps):
+                ahead.append(pool.submit(warp_frame, index + len(ahead)))
+            packed = ahead.popleft().result()
+            yield av.VideoFrame.from_ndarray(
+                packed.reshape(height * 3 // 2, width), format="yuv420p"
+            )

@@ -541,6 +541,36 @@ def test_tools(spec: dict[str, Any], public_url: str) -> None:
             gone,
         ),
     }
+    archive = {
+        "application/gzip": {"schema": {"type": "string", "format": "binary"}},
+    }
+    export = operation(
+        "ojinExportState",
+        "The whole state as one gzipped tar archive (manifest.json, database.sqlite3, "
+        "objects/<key>), streamed",
+        {"200": {"description": "The archive.", "content": archive}, **errors},
+    )
+    restore = operation(
+        "ojinImportState",
+        "Replace the whole state with an archive from GET /_ojin/state; a corrupt, foreign or "
+        "newer archive is refused (400) and nothing changes",
+        {
+            "200": {
+                "description": "Imported; the archive's manifest.",
+                "content": _json_content(
+                    {
+                        "type": "object",
+                        "properties": {"imported": {"type": "object"}},
+                        "required": ["imported"],
+                    }
+                ),
+            },
+            "400": {"$ref": "#/components/responses/BadRequestError"},
+            **errors,
+        },
+    )
+    restore["requestBody"] = {"required": True, "content": archive}
+    spec["paths"]["/_ojin/state"] = {"servers": servers, LOCAL: why, "get": export, "put": restore}
     spec["paths"]["/_ojin/faults"] = {
         "servers": servers,
         LOCAL: why,

@@ -81,8 +81,12 @@ class Storage(ABC):
         """A URL that downloads the object as `filename` (Content-Disposition) until it expires."""
 
     @abstractmethod
-    def put_object(self, key: str, body: BinaryIO, content_type: str) -> StoredObject:
-        """Store a whole object at once (server-made content: seed images, generated videos)."""
+    def put_object(
+        self, key: str, body: BinaryIO, content_type: str, etag: str | None = None
+    ) -> StoredObject:
+        """Store a whole object at once (seed images, generated videos, restored snapshots).
+        `etag` keeps a restored object's multipart ETag where the backend can (filesystem);
+        S3 always computes its own."""
 
     @abstractmethod
     def read_object(self, key: str) -> Iterator[bytes]:

@@ -256,7 +256,9 @@ class FilesystemStorage(Storage):
         }
         return self.signer.url(self.public_url, "GET", key, params, expires_in)
 
-    def put_object(self, key: str, body: BinaryIO, content_type: str) -> StoredObject:
+    def put_object(
+        self, key: str, body: BinaryIO, content_type: str, etag: str | None = None
+    ) -> StoredObject:
         target = self._object_path(key)
         check_header_value("Content-Type", content_type)
         make_dirs(target.parent)
@@ -267,7 +269,8 @@ class FilesystemStorage(Storage):
                 md5.update(chunk)
                 write_at(temp.fd, chunk, HEADER_BYTES + size)
                 size += len(chunk)
-            return self._publish(temp, key, size, f'"{md5.hexdigest()}"', content_type)
+            etag = etag or f'"{md5.hexdigest()}"'
+            return self._publish(temp, key, size, etag, content_type)
 
     def read_object(self, key: str) -> Iterator[bytes]:
         """Opens the object now, so a missing object raises here rather than at the first chunk."""

@@ -135,7 +135,9 @@ class S3Storage(Storage):
             ResponseContentType=content_type,
         )
 
-    def put_object(self, key: str, body: BinaryIO, content_type: str) -> StoredObject:
+    def put_object(
+        self, key: str, body: BinaryIO, content_type: str, etag: str | None = None
+    ) -> StoredObject:
         self._call("put_object", Key=self._key(key), Body=body, ContentType=content_type)
         return self._stored(key)
 

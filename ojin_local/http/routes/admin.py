@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, empty, json
+from sanic.response import HTTPResponse, ResponseStream, empty, json
 
 from ojin_local.domain.journal import JOURNAL_SIZE
 from ojin_local.http.context import services
@@ -15,6 +19,8 @@ from ojin_local.http.params import Query, json_body
 bp = Blueprint("admin", url_prefix="/_ojin")
 
 REFERENCES = "/model-configs/<model_config_id>/references"
+ARCHIVE_NAME = "ojin-local-state.tar.gz"
+CHUNK_BYTES = 1024 * 1024
 
 
 @endpoint(bp, "GET", REFERENCES, auth=AUTH_ADMIN, operation="ojinListModelConfigReferences")
@@ -54,6 +60,42 @@ async def remove_reference(
 async def reset(request: Request) -> HTTPResponse:
     await asyncio.to_thread(services(request).reset)
     return empty()
+
+
+@endpoint(bp, "GET", "/state", auth=AUTH_ADMIN, operation="ojinExportState")
+async def export_state(request: Request) -> ResponseStream:
+    """The archive is made aside first (a consistent snapshot), then streamed from disk."""
+    app = services(request)
+    scratch = Path(tempfile.mkdtemp(dir=app.config.data_path, prefix=".export-"))
+    try:
+        await asyncio.to_thread(app.export_state, scratch / ARCHIVE_NAME)
+        archive = (scratch / ARCHIVE_NAME).open("rb")
+    finally:
+        shutil.rmtree(scratch)  # the open file keeps its bytes until it is closed
+
+    async def send(response: ResponseStream) -> None:
+        with archive:
+            while chunk := await asyncio.to_thread(archive.read, CHUNK_BYTES):
+                await response.write(chunk)
+
+    headers = {
+        "Content-Disposition": f'attachment; filename="{ARCHIVE_NAME}"',
+        "Content-Length": str(os.fstat(archive.fileno()).st_size),
+    }
+    return ResponseStream(send, content_type="application/gzip", headers=headers)
+
+
+@endpoint(bp, "PUT", "/state", auth=AUTH_ADMIN, operation="ojinImportState", stream=True)
+async def import_state(request: Request) -> HTTPResponse:
+    """The body goes to disk as it arrives; nothing changes unless the whole archive checks."""
+    app = services(request)
+    with tempfile.TemporaryDirectory(dir=app.config.data_path, prefix=".import-") as scratch:
+        archive = Path(scratch, ARCHIVE_NAME)
+        with archive.open("wb") as out:
+            while (chunk := await request.stream.read()) is not None:
+                await asyncio.to_thread(out.write, chunk)
+        manifest = await asyncio.to_thread(app.import_state, archive)
+    return json({"imported": manifest})
 
 
 # Fault injection
