@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint bench bench-video bench-upload clean
+.PHONY: serve test lint bench bench-video bench-upload bench-reset clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-video: $(VENV)/.installed-bench
 
 bench-upload: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/upload_and_download.py
+
+bench-reset: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/reset.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,7 +1,9 @@
 """A bare Sanic app: the reference that ojin-local's start and uploads are compared to.
 
 `GET /` answers a small JSON document; `PUT /discard/<anything>` streams the body in and throws
-it away, the loopback ceiling for a streamed part upload.
+it away, the loopback ceiling for a streamed part upload; `GET /stream/<bytes>` sends that many
+zero bytes from memory, 1 MiB per send as ojin-local's object GET does, the loopback ceiling for
+a download.
 
 It is launched from a Click command with the same `app.run()` mode as ojin_local/server.py
 (single process, no MOTD, no access log), so the comparison shows what ojin-local adds on top
@@ -15,6 +17,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse, empty, json
 
 app = Sanic("bare_bench")
+SEND = bytes(1024 * 1024)  # the chunk size of ojin-local's object GET
 
 
 @app.get("/")
@@ -28,6 +31,16 @@ async def discard(request: Request, name: str) -> HTTPResponse:
     while (chunk := await request.stream.read()) is not None:
         received += len(chunk)
     return empty(headers={"ETag": f'"{received}"'}, status=200)
+
+
+@app.get("/stream/<size:int>")
+async def stream(request: Request, size: int) -> None:
+    headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+    response = await request.respond(status=200, headers=headers)
+    while size > 0:
+        await response.send(SEND if size >= len(SEND) else SEND[:size])
+        size -= len(SEND)
+    await response.eof()
 
 
 @click.command()

@@ -18,7 +18,12 @@ from ojin_local.db.models import (
 )
 from ojin_local.domain.assets import KEY_PREFIX
 from ojin_local.domain.model_variants import VariantCatalog
-from ojin_local.domain.seed import ASSETS_MARKER, CONFIGS_MARKER, load_demo_seed
+from ojin_local.domain.seed import (
+    ASSETS_MARKER,
+    CONFIGS_MARKER,
+    load_demo_seed,
+    seed_object_keys,
+)
 from ojin_local.jobs.queue import HueyQueue
 from ojin_local.storage import Storage
 
@@ -29,7 +34,7 @@ def reset_state(
     """Blocking. The queue is emptied first, so no job starts on records about to vanish."""
     queue.clear()
     db.write_sync(_clear_records)
-    storage.clear(KEY_PREFIX)
+    storage.clear(KEY_PREFIX, keep=seed_object_keys())
     load_demo_seed(db, storage, catalog, template)
 
 

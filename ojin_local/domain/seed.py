@@ -7,6 +7,8 @@ deleted. Objects are stored before the records that point at them, outside any t
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import json
 from importlib import resources
@@ -23,27 +25,38 @@ from ojin_local.storage import Storage, StoredObject
 CONFIGS_MARKER = "demo_seed_loaded_at"
 ASSETS_MARKER = "demo_assets_loaded_at"
 SEED_AUTHOR = "ojin-local-seed"
+PORTRAIT_TYPE = "image/png"
 
 
 def load_demo_seed(
     db: Database, storage: Storage, catalog: VariantCatalog, template_organization: str
 ) -> None:
-    seed = json.loads(resources.files("ojin_local.data").joinpath("demo_seed.json").read_text())
+    seed = _seed()
     if not _loaded(ASSETS_MARKER):
-        stored = [
-            (
-                entry,
-                storage.put_object(
-                    storage_key(entry["asset_id"]),
-                    io.BytesIO(portrait_png(entry["portrait"])),
-                    "image/png",
-                ),
-            )
-            for entry in seed["assets"]
-        ]
+        stored = [(entry, _store_portrait(storage, entry)) for entry in seed["assets"]]
         db.write_sync(_record_assets, stored, template_organization)
     if not _loaded(CONFIGS_MARKER):
         db.write_sync(_record_configs, seed["model_configs"], catalog, template_organization)
+
+
+def seed_object_keys() -> frozenset[str]:
+    """The seed's objects: a reset keeps them rather than writing them again."""
+    return frozenset(storage_key(entry["asset_id"]) for entry in _seed()["assets"])
+
+
+@functools.cache
+def _seed() -> dict[str, Any]:
+    return json.loads(resources.files("ojin_local.data").joinpath("demo_seed.json").read_text())
+
+
+def _store_portrait(storage: Storage, entry: dict[str, Any]) -> StoredObject:
+    """Stored unless the same bytes are already there (after a reset)."""
+    key, png = storage_key(entry["asset_id"]), portrait_png(entry["portrait"])
+    existing = storage.head_object(key)
+    etag = f'"{hashlib.md5(png, usedforsecurity=False).hexdigest()}"'
+    if existing is not None and existing.etag == etag:
+        return existing
+    return storage.put_object(key, io.BytesIO(png), PORTRAIT_TYPE)
 
 
 def _loaded(marker: str) -> bool:

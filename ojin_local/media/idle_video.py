@@ -24,15 +24,16 @@ import numpy as np
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc, Interpolation
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-TEMPLATES = ("v1", "v2", "v3")
 FORMATS = ("PNG", "JPEG", "WEBP")
 MAX_SOURCE_PIXELS = 40_000_000  # decoding more is a decompression bomb, not a portrait
 MIN_SIDE = 16
 BACKGROUND = (128, 128, 128)  # behind transparent pixels
 WARP_THREADS = 2
 FRAMES_AHEAD = 6  # bounds memory: a few frames in flight, never the whole clip
-# x264's output depends on its thread count; fixing it keeps videos identical across machines.
-X264_THREADS = 2
+# x264's output depends on its thread count, so it is fixed rather than left to follow the
+# machine's cores. One thread costs less CPU and fewer bytes than frame threads, and the two
+# warp threads beside it keep two cores busy.
+X264_THREADS = 1
 
 Affine = tuple[float, float, float, float, float, float]
 """Pillow's AFFINE coefficients: output point (x, y) samples the source at
@@ -46,7 +47,9 @@ class InvalidSourceImage(Exception):
 @dataclass(frozen=True)
 class VideoSettings:
     """Images larger than `max_side` are scaled down; smaller ones keep their size (at most one
-    pixel is cropped to make width and height even), since upscaling adds bytes, not detail."""
+    pixel is cropped to make width and height even), since upscaling adds bytes, not detail.
+    x264 picks the profile: High at these settings; crf 0 is lossless (High 4:4:4 Predictive,
+    which browsers do not play), for inspecting the motion alone."""
 
     max_side: int = 512
     fps: int = 25
@@ -97,6 +100,7 @@ def _nod(phase: float) -> Pose:
 
 
 MOTIONS: dict[str, Callable[[float], Pose]] = {"v1": _breathing, "v2": _sway, "v3": _nod}
+TEMPLATES = tuple(MOTIONS)
 
 
 def render_idle_video(image: bytes, template: str, settings: VideoSettings | None = None) -> bytes:
@@ -136,7 +140,6 @@ def _encode(
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         context = stream.codec_context
-        context.profile = "High"
         # Tagged, so players need not guess the matrix from the frame size.
         context.color_range = ColorRange.MPEG
         context.colorspace = Colorspace.ITU709
@@ -253,25 +256,24 @@ def _frames(planes: list[np.ndarray], maps: list[Affine]) -> Iterator[av.VideoFr
     height, width = planes[0].shape
     sources = [Image.fromarray(plane, "L") for plane in planes]
 
-    def warp_frame(index: int) -> np.ndarray:
+    def warp_frame(index: int) -> av.VideoFrame:
         a, b, c, d, e, f = maps[index]
-        warped = []
-        for source in sources:
+        frame = av.VideoFrame(width, height, "yuv420p")
+        for source, plane in zip(sources, frame.planes, strict=True):
             scale = source.width / width  # the map is in luma pixels; chroma is half size
-            coefficients = (a, b, c * scale, d, e, f * scale)
-            warped.append(
-                source.transform(
-                    source.size, Image.Transform.AFFINE, coefficients, Image.Resampling.BILINEAR
-                )
+            warped = source.transform(
+                source.size,
+                Image.Transform.AFFINE,
+                (a, b, c * scale, d, e, f * scale),
+                Image.Resampling.BILINEAR,
             )
-        return np.concatenate([np.asarray(plane).reshape(-1) for plane in warped])
+            rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+            rows[:, : plane.width] = np.asarray(warped)
+        return frame
 
     with ThreadPoolExecutor(WARP_THREADS, thread_name_prefix="idle-video-warp") as pool:
-        ahead: deque[Future[np.ndarray]] = deque()
+        ahead: deque[Future[av.VideoFrame]] = deque()
         for index in range(len(maps)):
             while len(ahead) < FRAMES_AHEAD and index + len(ahead) < len(maps):
                 ahead.append(pool.submit(warp_frame, index + len(ahead)))
-            packed = ahead.popleft().result()
-            yield av.VideoFrame.from_ndarray(
-                packed.reshape(height * 3 // 2, width), format="yuv420p"
-            )
+            yield ahead.popleft().result()

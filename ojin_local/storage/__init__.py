@@ -101,9 +101,9 @@ class Storage(ABC):
         """Every multipart upload still open: (upload id, key, initiated at, UTC-aware)."""
 
     @abstractmethod
-    def clear(self, key_prefix: str) -> None:
-        """Remove every object and open upload whose key starts with `key_prefix` (a folder,
-        ending in "/"), at once for every reader (POST /_ojin/reset)."""
+    def clear(self, key_prefix: str, keep: frozenset[str] = frozenset()) -> None:
+        """Remove every object and open upload whose key starts with `key_prefix`, except the
+        objects named in `keep` (POST /_ojin/reset keeps the seed's)."""
 
     @abstractmethod
     def list_objects(self) -> Iterator[tuple[str, datetime]]:
