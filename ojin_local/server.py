@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import threading
 from collections.abc import Callable
 
 from sanic import Sanic
@@ -44,6 +45,7 @@ def run(
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, on_signal)
         announce(services.config, services.keys.dev_key_active())
+        threading.Thread(target=services.schemas.warm_up, name="warm-up", daemon=True).start()
 
     @app.after_server_stop
     async def close(app: Sanic) -> None:

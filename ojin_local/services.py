@@ -48,6 +48,7 @@ class Services:
     idle_videos: IdleVideos
     job_runtime: JobRuntime
     spec: dict[str, Any]
+    schemas: SchemaValidator
     faults: FaultRules = field(default_factory=FaultRules)
     journal: RequestJournal = field(default_factory=RequestJournal)
     consumer: EmbeddedConsumer | None = None
@@ -119,4 +120,5 @@ def open_services(config: Config) -> Services:
         idle_videos=IdleVideos(jobs, assets, schemas, config.jobs.idle_video_delay_seconds),
         job_runtime=JobRuntime(config, queue, db, storage),
         spec=spec,
+        schemas=schemas,
     )
