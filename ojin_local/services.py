@@ -82,6 +82,8 @@ class Services:
         self.db.write_sync(sync_catalog, catalog_entries(self.config.model_variants))
         self.faults.clear()
         self.journal.clear()
+        if self.consumer is not None:
+            self.job_runtime.recover()  # the snapshot's queued jobs go on the queue
         return manifest
 
     def close(self) -> None:

@@ -139,11 +139,25 @@ def test_serve_export_on_exit_then_import(make_server, api, tmp_path) -> None:
     client = api(first, DEV_KEY)
     populate(client)
     before = everything(client)
-    first.stop()
-    assert snapshot.exists()
+    assert first.stop() == 0, first.log
+    assert snapshot.exists(), first.log
     second = make_server("--import", str(snapshot))
     assert everything(api(second, DEV_KEY)) == before
     bad = tmp_path / "bad.tar.gz"
     bad.write_bytes(b"nope")
     refused = run_cli("serve", "--import", str(bad), "--data-dir", str(tmp_path / "d"))
     assert refused.returncode == 1 and "cannot import" in refused.stderr
+
+
+def test_a_queued_job_in_an_imported_snapshot_runs(make_server, api) -> None:
+    origin = api(make_server("--no-jobs"), DEV_KEY)
+    image = origin.upload(portrait_png(2), "later.png")
+    job = origin.post(GENERATE, json={"source_asset_id": image["asset_id"]}).json()
+    archive = origin.get("/_ojin/state").content
+    target = api(make_server(), DEV_KEY)
+    assert target.put("/_ojin/state", content=archive).status_code == 200
+    succeeded = wait_until(
+        lambda: target.get(f"/v1/jobs/{job['job_id']}").json()["status"] == "succeeded",
+        timeout=30,
+    )
+    assert succeeded

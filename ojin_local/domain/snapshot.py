@@ -112,14 +112,16 @@ def read_snapshot(archive: Path, scratch: Path) -> Snapshot:
 def import_snapshot(
     db: Database, storage: Storage, queue: HueyQueue, snapshot: Snapshot
 ) -> dict[str, Any]:
-    """Replace the current state with a checked snapshot. Blocking. The queue is emptied first
-    (queued jobs of the snapshot are re-enqueued by recovery at the next consumer start)."""
+    """Replace the current state with a checked snapshot. Blocking. Objects go in first, then
+    the database is swapped in one step, then objects only the old state owned are removed: a
+    failure part-way leaves every record with its object. The queue is emptied first; the
+    caller enqueues the snapshot's queued jobs (domain.jobs.recover)."""
     queue.clear()
-    db.restore_from(snapshot.database)
-    storage.clear(KEY_PREFIX)
     for key, staged, content_type, etag in snapshot.objects:
         with staged.open("rb") as body:
             storage.put_object(key, body, content_type or "application/octet-stream", etag or None)
+    db.restore_from(snapshot.database)
+    storage.clear(KEY_PREFIX, keep=frozenset(key for key, *_ in snapshot.objects))
     return snapshot.manifest
 
 
