@@ -92,8 +92,8 @@ def smoothness(mp4: bytes) -> float:
 
 def x264_version(mp4: bytes) -> str:
     """x264 writes its version into the stream (an SEI message)."""
-    found = re.search(rb"x264 - core \d+( r\d+ [0-9a-f]+)?", mp4)
-    return found.group(0).decode() if found else "unknown"
+    found = re.search(rb"x264 - core (\d+)", mp4)
+    return f"x264 core {found.group(1).decode()}" if found else "x264 unknown"
 
 
 def measured(contender: str, make: Callable[[], bytes], cpu: Callable[[], float], runs: int) -> Row:

@@ -16,6 +16,7 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,12 +114,15 @@ def render_idle_video(image: bytes, template: str, settings: VideoSettings | Non
     settings = settings or VideoSettings()
     planes = _yuv_planes(_decode(image, settings.max_side))
     height, width = planes[0].shape
-    frames = round(settings.fps * settings.seconds)
-    maps = _clip_maps(MOTIONS[template], frames, width, height)
+    maps = _clip_maps(MOTIONS[template], round(settings.fps * settings.seconds), width, height)
     # faststart moves the index to the front in a second pass that reopens the file by name.
-    with tempfile.TemporaryDirectory(prefix="ojin-idle-video-") as scratch:
+    # closing(): if encoding fails, the warp threads stop now, not when the traceback is freed.
+    with (
+        tempfile.TemporaryDirectory(prefix="ojin-idle-video-") as scratch,
+        closing(_frames(planes, maps)) as frames,
+    ):
         path = Path(scratch, "idle.mp4")
-        _encode(_frames(planes, maps), width, height, settings, path)
+        _encode(frames, width, height, settings, path)
         return path.read_bytes()
 
 
