@@ -58,7 +58,13 @@ def collect_garbage(
     # by the time records are read, so it is not taken for an orphan.
     uploads = storage.list_uploads()
     objects = [(key, modified) for key, modified in storage.list_objects() if is_storage_key(key)]
-    known_uploads = {row[0] for row in UploadSession.select(UploadSession.upload_id).tuples()}
+    # A finalized session's upload is complete: anything left under its id is debris.
+    known_uploads = {
+        row[0]
+        for row in UploadSession.select(UploadSession.upload_id)
+        .where(UploadSession.status != "finalized")
+        .tuples()
+    }
     owned = {row[0] for row in Asset.select(Asset.storage_key).tuples()}
     orphan_uploads = [
         (upload_id, key)
