@@ -33,17 +33,31 @@ def run(
     app = create_app(services)
 
     @app.after_server_start
-    async def ready(app: Sanic) -> None:
+    async def take_signals(app: Sanic) -> None:
         loop = asyncio.get_running_loop()
+        stopping = False
 
-        # Plain Python handlers instead of Sanic's loop.add_signal_handler: under uvloop a
-        # SIGTERM sent the moment the URL was printed was lost 1 time in ~15, leaving a server
-        # that ignored it; a Python handler always runs.
+        # Sanic's own handlers (switched off in app.run below) stop the loop at once. Two paths
+        # lead here instead, because neither alone is reliable under uvloop: its handler loses a
+        # signal that arrives between two runs of the loop (1 SIGTERM in ~15 sent as the URL was
+        # printed), and a plain Python handler cannot wake an idle loop without it. One signal
+        # may thus arrive twice, and a user may press Ctrl-C twice: stopping the loop again
+        # would cut Sanic's drain of open connections short, so only the first counts.
+        def request_stop() -> None:
+            nonlocal stopping
+            if not stopping:
+                stopping = True
+                stop_when_serving(app, loop)
+
         def on_signal(signum: int, frame: object) -> None:
-            loop.call_soon_threadsafe(stop_when_serving, app, loop)
+            loop.call_soon_threadsafe(request_stop)
 
         for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, request_stop)
             signal.signal(sig, on_signal)
+
+    @app.after_server_start
+    async def ready(app: Sanic) -> None:
         announce(services.config, services.keys.dev_key_active())
         threading.Thread(target=services.schemas.warm_up, name="warm-up", daemon=True).start()
 
@@ -57,7 +71,13 @@ def run(
 
     if with_jobs:
         services.start_consumer()
-    app.run(sock=listener, single_process=True, access_log=False, motd=False)
+    app.run(
+        sock=listener,
+        single_process=True,
+        access_log=False,
+        motd=False,
+        register_sys_signals=False,
+    )
 
 
 def stop_when_serving(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:

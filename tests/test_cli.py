@@ -205,6 +205,23 @@ def test_signals_stop_the_server_cleanly(make_server, sig: int) -> None:
     assert children.stdout == ""
 
 
+def test_a_second_signal_during_the_drain_still_ends_in_a_clean_stop(make_server) -> None:
+    """Both signals once stopped the loop, the second one in the middle of Sanic's drain of an
+    open keep-alive connection, and the process ended with a RuntimeError instead of closing."""
+    for _ in range(3):
+        server = make_server()
+        host, port = server.url.split("//")[1].split("/")[0].split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as connection:
+            connection.sendall(b"GET /_ojin/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+            assert server.process is not None
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(0.05)
+            server.process.send_signal(signal.SIGINT)
+            assert server.process.wait(15) == 0, "".join(server.output)
+        assert "Event loop stopped" not in "".join(server.output)
+
+
 def test_a_sigterm_sent_the_moment_the_url_is_printed_is_never_lost(tmp_path: Path) -> None:
     """Under uvloop, Sanic's own handler lost about 1 such signal in 15."""
     for attempt in range(20):
