@@ -23,6 +23,7 @@ import pytest
 
 from tests.contract import Contract
 from tests.moto_server import MotoServer
+from tests.target import Target, remote_target
 
 START_TIMEOUT = 20.0
 BANNER = re.compile(r"serving the Ojin API at (?P<url>http://\S+)/v1")
@@ -262,6 +263,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = configured_server(tmp_path_factory.mktemp("shared-server"), TEST_CONFIG)
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest) -> Target:
+    """The portable suites' target (see target.py): the shared server unless the environment
+    names another, with alice's and bob's keys and a key created and then revoked on it."""
+    remote = remote_target()
+    if remote is not None:
+        return remote
+    local: Server = request.getfixturevalue("server")
+    data_dir = str(local.data_dir)
+    created = run_cli(
+        "keys", "create", "--org", "org_alice", "--user", "u_gone", "--data-dir", data_dir
+    )
+    assert created.returncode == 0, created.stderr
+    key_id = created.stderr.split()[2]
+    assert run_cli("keys", "revoke", key_id, "--data-dir", data_dir).returncode == 0
+    return Target(local.url + "/v1", ALICE_KEY, BOB_KEY, created.stdout.strip(), local)
 
 
 @pytest.fixture(scope="session")
