@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 
@@ -36,6 +37,7 @@ def _at_least(minimum: int) -> dict[str, Any]:
 
 
 SECRET = {"secret": True}
+CREDENTIALS_IN_URL = {"credentials_in_url": True}
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class JobsConfig:
     `ojin-local worker` runs one alone; both reach the same queue."""
 
     queue: str = field(default="sqlite", metadata=_choices("sqlite", "redis"))
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", metadata=CREDENTIALS_IN_URL)
     workers: int = field(default=2, metadata=_at_least(1))
     # `serve` always runs threads beside the API; `ojin-local worker` may fork processes.
     worker_type: str = field(default="thread", metadata=_choices("thread", "process"))
@@ -275,7 +277,8 @@ def _convert(hint: Any, value: Any, where: str, source: str, f: dataclasses.Fiel
         return dict(value)
     expected = {bool: "a boolean", int: "an integer", str: "a string"}[hint]
     if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
-        raise ConfigError(f"{_label(where)} must be {expected}, got {value!r} ({source})")
+        shown = "a value (not shown: it is secret)" if f.metadata.get("secret") else repr(value)
+        raise ConfigError(f"{_label(where)} must be {expected}, got {shown} ({source})")
     minimum = f.metadata.get("minimum")
     if minimum is not None and value < minimum:
         raise ConfigError(f"{_label(where)} must be at least {minimum}, got {value!r} ({source})")
@@ -351,7 +354,12 @@ def _masked(value: Any) -> Any:
         out = {}
         for f in dataclasses.fields(value):
             item = getattr(value, f.name)
-            out[f.name] = _mask(item) if f.metadata.get("secret") and item else _masked(item)
+            if f.metadata.get("secret") and item:
+                out[f.name] = _mask(item)
+            elif f.metadata.get("credentials_in_url"):
+                out[f.name] = _mask_url(item)
+            else:
+                out[f.name] = _masked(item)
         return out
     if isinstance(value, tuple | list):
         return [_masked(v) for v in value]
@@ -360,3 +368,13 @@ def _masked(value: Any) -> Any:
 
 def _mask(secret: str) -> str:
     return secret[:4] + "…" if len(secret) > 8 else "…"
+
+
+def _mask_url(url: str) -> str:
+    """A URL's password masked (redis://:PASSWORD@host/0); the rest shows where it points."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}…@{host}"))

@@ -6,18 +6,28 @@ Query problems are collected, not raised one by one, so a 400 names every offend
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from sanic import Request
 
 from ojin_local.domain.common import DEFAULT_LIMIT, MAX_LIMIT, PageRequest, is_uuid
 from ojin_local.errors import UnsupportedMediaType, ValidationError, field_error
 
+MAX_JSON_DEPTH = 64
+"""Deeper bodies are refused: no request of the API nests anywhere near this, and the parser,
+the schema validator and the database encoder each have a recursion limit of their own."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 class Query:
     def __init__(self, request: Request) -> None:
         self._args = request.args
         self._errors: list[dict[str, str]] = []
+        if not _is_utf8(request.query_string):
+            self._errors.append(field_error("(query)", "is not UTF-8 once percent-decoded"))
 
     def text(self, name: str) -> str | None:
         return self._args.get(name)
@@ -86,12 +96,47 @@ def json_body(request: Request, *, required: bool = True) -> Any:
             {"content_type": content_type},
         )
     try:
-        return json.loads(request.body, parse_constant=_reject_constant)
+        text = request.body.decode("utf-8").removeprefix("\ufeff")
+        body = json.loads(text, parse_constant=_reject_constant)
+        _check_json(body)
+    except RecursionError as exc:
+        raise _invalid_json(f"nested deeper than {MAX_JSON_DEPTH} levels") from exc
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ValidationError(
-            "The request body is not valid JSON.", [field_error("(body)", str(exc))]
-        ) from exc
+        raise _invalid_json(str(exc)) from exc
+    return body
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _check_json(value: Any) -> None:
+    """Refuse what Python's parser accepts but JSON (RFC 8259) or our storage cannot carry:
+    nesting past MAX_JSON_DEPTH, lone surrogates (\\ud800: not Unicode, SQLite cannot store
+    them) and numbers that overflow to infinity (1e999)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str) and _SURROGATE.search(item):
+            raise ValueError(f"a string holds a lone surrogate: {item!r}"[:200])
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("a number is too large to represent")
+
+
+def _invalid_json(reason: str) -> ValidationError:
+    return ValidationError("The request body is not valid JSON.", [field_error("(body)", reason)])
+
+
+def _is_utf8(query_string: str) -> bool:
+    if "%" not in query_string:
+        return True
+    try:
+        unquote_to_bytes(query_string).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

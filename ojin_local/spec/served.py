@@ -60,7 +60,12 @@ def model_config_rules(spec: dict[str, Any]) -> None:
     schemas = spec["components"]["schemas"]
     for name in ("ModelConfigCreationRequest", "ModelConfigUpdateRequest"):
         schemas[name]["properties"]["title"].update(
-            {"minLength": 1, "maxLength": 255, "pattern": r"\S", LOCAL: "A title may not be blank."}
+            {
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": "^(?=.*\\S)[^\u0000-\u001f\u007f]+$",
+                LOCAL: "A title may not be blank or hold control characters.",
+            }
         )
 
 
