@@ -97,12 +97,6 @@ def test_bad_rules_are_refused_and_add_nothing(faults, rule: dict, fields: set) 
     assert faults.get("/_ojin/faults").json()["data"] == []
 
 
-def test_fault_and_journal_routes_need_an_admin_key(alice, anonymous) -> None:
-    for path in ("/_ojin/faults", "/_ojin/requests"):
-        assert alice.get(path).status_code == 403
-        assert anonymous.get(path).status_code == 401
-
-
 def test_the_journal_shows_what_a_client_called(admin, alice, bob) -> None:
     assert admin.delete("/_ojin/requests").status_code == 204
     alice.get("/v1/model-configs", params={"limit": 5})

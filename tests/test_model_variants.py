@@ -97,11 +97,3 @@ def test_non_public_variant_is_found_only_with_a_key(alice: Api, anonymous: Api)
 
 def test_unknown_variant_is_404(alice: Api) -> None:
     assert alice.get("/v1/model-variants/ojin/oris-9.9/none").status_code == 404
-
-
-def test_an_unknown_key_is_401_even_where_a_key_is_optional(api, server) -> None:
-    stranger = api(server, "sk-nobody")
-    for path in ("/v1/model-variants", "/v1/model-variants/ojin/oris-1.0/standard"):
-        response = stranger.get(path)
-        assert response.status_code == 401
-        assert response.json()["code"] == "UNAUTHORIZED"
