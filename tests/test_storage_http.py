@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import stat
-import unicodedata
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -26,8 +24,6 @@ from ojin_local.storage.signing import content_disposition
 from tests.conftest import Server, wait_until
 from tests.storage_helpers import (
     MIB,
-    flipped_signature,
-    later_expiry,
     md5_etag,
     multipart_etag,
     new_upload,
@@ -37,7 +33,6 @@ from tests.storage_helpers import (
     s3_error,
     stored_object,
     upload_parts,
-    with_query,
 )
 
 BIG = os.urandom(MIN_PART_BYTES)  # one part of the minimum size, reused where any bytes do
@@ -95,60 +90,6 @@ def test_part_numbers_outside_1_to_10000_are_invalid_argument(storage, http, num
     if number.isdecimal():
         with pytest.raises(S3Error, match="between 1 and 10000"):
             storage.presign_upload_part(key, upload, int(number), 300)
-
-
-TAMPERINGS: dict[str, Callable[[str, str], str]] = {
-    "path": lambda url, _: url.replace("/assets/", "/assets/x", 1),
-    "part number": lambda url, _: with_query(url, partNumber="2"),
-    "upload id": lambda url, other: with_query(url, uploadId=other),
-    "expiry": lambda url, _: later_expiry(url),
-    "signature": lambda url, _: flipped_signature(url),
-    "added parameter": lambda url, _: with_query(url, extra="1"),
-}
-
-
-@pytest.mark.parametrize("tamper", TAMPERINGS.values(), ids=TAMPERINGS.keys())
-def test_tampered_part_urls_are_signature_does_not_match(storage, http, tamper):
-    """In particular a URL signed for one upload cannot write into another."""
-    key, upload = new_upload(storage)
-    other_key, other_upload = new_upload(storage)
-    url = tamper(storage.presign_upload_part(key, upload, 1, 300), other_upload)
-    response = http.put(url, content=b"intruder")
-    assert response.status_code == 403
-    assert s3_error(response)["Code"] == "SignatureDoesNotMatch"
-    assert storage.list_parts(key, upload) == []
-    assert storage.list_parts(other_key, other_upload) == []
-
-
-def test_a_part_url_without_a_signature_is_access_denied(storage, http):
-    key, upload = new_upload(storage)
-    url = with_query(storage.presign_upload_part(key, upload, 1, 300), **{"X-Ojin-Signature": None})
-    response = http.put(url, content=b"x")
-    assert response.status_code == 403
-    assert s3_error(response)["Code"] == "AccessDenied"
-
-
-def test_expired_urls_are_access_denied(storage, http):
-    key, upload = new_upload(storage)
-    response = http.put(storage.presign_upload_part(key, upload, 1, -1), content=b"late")
-    assert response.status_code == 403
-    error = s3_error(response)
-    assert (error["Code"], error["Message"]) == ("AccessDenied", "Request has expired")
-    assert {"Expires", "ServerTime"} <= error.keys()
-    stored = stored_object(storage, http, b"bytes")
-    download = http.get(storage.presign_get_object(stored, "a.bin", "video/mp4", -1))
-    assert (download.status_code, s3_error(download)["Code"]) == (403, "AccessDenied")
-
-
-def test_a_part_url_does_not_download_and_a_download_url_does_not_upload(storage, http):
-    key = stored_object(storage, http, b"object")
-    get_url = storage.presign_get_object(key, "a.bin", "video/mp4", 300)
-    assert s3_error(http.put(get_url, content=b"x"))["Code"] == "SignatureDoesNotMatch"
-    _, upload = new_upload(storage)
-    part_url = storage.signer.url(
-        storage.public_url, "PUT", key, {"uploadId": upload, "partNumber": "1"}, 300
-    )
-    assert s3_error(http.get(part_url))["Code"] == "SignatureDoesNotMatch"
 
 
 def test_unknown_aborted_and_completed_uploads_are_no_such_upload(storage, http):
@@ -365,41 +306,6 @@ def test_a_missing_object_is_no_such_key(storage, http):
     assert (response.status_code, s3_error(response)["Code"]) == (404, "NoSuchKey")
     head = http.head(url)
     assert (head.status_code, head.content) == (404, b"")
-
-
-def test_a_tampered_download_url_is_refused(storage, http, three_parts):
-    key, _, _ = three_parts
-    url = storage.presign_get_object(key, "clip.mp4", "video/mp4", 300)
-    hostile = with_query(url, **{"response-content-disposition": "attachment; filename=x.exe"})
-    response = http.get(hostile)
-    assert (response.status_code, s3_error(response)["Code"]) == (403, "SignatureDoesNotMatch")
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        'report"; filename=x.exe; x=y.pdf',
-        "line\r\nSet-Cookie: a=b.png",
-        "../../etc/passwd",
-        "vacances 🏖️ été.mp4",
-        "\u202etxt.exe",
-        "back\\slash.png",
-    ],
-)
-def test_hostile_and_non_ascii_names_give_a_safe_disposition(storage, http, name):
-    key = stored_object(storage, http, b"data")
-    response = http.get(storage.presign_get_object(key, name, "image/png", 300))
-    assert response.status_code == 200
-    disposition = response.headers["content-disposition"]
-    assert disposition.isascii() and disposition.isprintable()
-    found = re.fullmatch(
-        r"attachment; filename=\"([\w .()+-]+)\"; filename\*=UTF-8''(\S+)", disposition
-    )
-    assert found, disposition
-    assert found[1].isascii() and "/" not in found[1] and "=" not in found[1]
-    exact = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
-    assert unquote(found[2]) == exact  # the exact name, less control and format characters
-    assert "Set-Cookie" not in response.headers
 
 
 def test_keys_must_be_safe_paths(storage):
