@@ -373,3 +373,33 @@ def api(contract: Contract) -> Any:
     yield make
     for client in clients:
         client.close()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    soak = parser.getgroup("concurrency soak (tests/test_concurrency_soak.py)")
+    soak.addoption(
+        "--soak-seconds",
+        type=float,
+        default=30.0,
+        help="How long the soak's clients run (default 30, what CI runs).",
+    )
+    soak.addoption(
+        "--soak-clients",
+        type=int,
+        default=32,
+        help="Concurrent soak clients, each with its own connections (default 32).",
+    )
+    soak.addoption(
+        "--soak-seed",
+        type=int,
+        default=None,
+        help="Seed of the soak's random streams (default: a new one, printed with the results).",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The soak's time limit follows --soak-seconds: its run, then the jobs' and the checks'."""
+    limit = config.getoption("--soak-seconds") + 360
+    for item in items:
+        if item.get_closest_marker("concurrency") is not None:
+            item.add_marker(pytest.mark.timeout(limit))
