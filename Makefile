@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint bench bench-video bench-upload bench-reset clean
+.PHONY: serve test lint bench bench-video bench-upload bench-reset bench-dist dist dist-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,5 +44,28 @@ bench-upload: $(VENV)/.installed-bench
 bench-reset: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/reset.py
 
+# The single-file binary (Linux x86-64), frozen by PyInstaller in a venv of its own so that
+# nothing from the test extras ends up inside.
+DIST_VENV := .venv-dist
+SOURCES := $(shell find ojin_local -type f -not -path '*/__pycache__/*')
+
+$(DIST_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DIST_VENV)/bin/pip install --quiet -e '.[redis]' 'pyinstaller==6.22.3'
+	touch $@
+
+dist/ojin-local: $(DIST_VENV)/.installed packaging/ojin-local.spec packaging/entry.py $(SOURCES)
+	$(DIST_VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN \
+		--distpath dist --workpath build/pyinstaller packaging/ojin-local.spec
+
+dist: dist/ojin-local
+
+dist-test: dist/ojin-local $(VENV)/.installed-test
+	OJIN_LOCAL_COMMAND=$(CURDIR)/dist/ojin-local $(BIN)/python -m pytest -m blackbox tests/test_blackbox.py
+
+bench-dist: dist/ojin-local $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/binary.py dist/ojin-local
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(DIST_VENV) build dist *.egg-info

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ojin_local import __version__
+from ojin_local import __version__, version_text
 from ojin_local.cli_remote import REMOTE_GROUPS
 from ojin_local.config import (
     DEV_KEY,
@@ -77,7 +77,7 @@ def read_config(config_path: Path | None, **flags: Any) -> Config:
 
 
 @click.group(cls=DefaultToServe, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="ojin-local", message="%(prog)s %(version)s")
+@click.version_option(version_text(), prog_name="ojin-local", message="%(prog)s %(version)s")
 def cli() -> None:
     """A self-hosted, offline stand-in for the Ojin REST API."""
 

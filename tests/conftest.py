@@ -8,6 +8,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -150,7 +151,10 @@ class Server:
 
 
 def ojin_local_command() -> list[str]:
-    return [sys.executable, "-m", "ojin_local"]
+    """How tests start ojin-local: this interpreter's package, or the command named by
+    OJIN_LOCAL_COMMAND (`make dist-test` names the built binary)."""
+    command = os.environ.get("OJIN_LOCAL_COMMAND")
+    return shlex.split(command) if command else [sys.executable, "-m", "ojin_local"]
 
 
 def clean_env(extra: dict[str, str]) -> dict[str, str]:
