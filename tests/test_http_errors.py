@@ -31,18 +31,6 @@ def count_configs(client: Api) -> int:
     return client.get("/v1/model-configs", params={"limit": 1}).json()["pagination"]["total_items"]
 
 
-def test_malformed_json_is_400_and_creates_nothing(alice: Api) -> None:
-    before = count_configs(alice)
-    for body in (b'{"title": "x",', b"NaN", b"\xff\xfe", b'{"title": Infinity}'):
-        response = alice.post(
-            "/v1/model-configs", content=body, headers={"content-type": "application/json"}
-        )
-        assert response.status_code == 400
-        assert response.json()["code"] == "VALIDATION_ERROR"
-    assert alice.post("/v1/model-configs").status_code == 400
-    assert count_configs(alice) == before
-
-
 def test_a_body_that_is_not_json_is_415(alice: Api) -> None:
     before = count_configs(alice)
     response = alice.post(
@@ -59,15 +47,6 @@ def test_json_without_a_content_type_is_accepted(alice: Api) -> None:
     body = b'{"title": "%s", "model_variant_id": "ojin/oris-1.0/fast"}' % uuid.uuid4().hex.encode()
     response = alice.post("/v1/model-configs", content=body, headers={"content-type": ""})
     assert response.status_code == 201
-
-
-def test_an_oversized_body_is_413_and_creates_nothing(alice: Api) -> None:
-    before = count_configs(alice)
-    huge = {"title": "x" * 1_200_000, "model_variant_id": "ojin/oris-1.0/standard"}
-    response = alice.post("/v1/model-configs", json=huge)
-    assert response.status_code == 413
-    assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
-    assert count_configs(alice) == before
 
 
 def test_every_response_carries_a_request_id_and_is_logged(alice: Api, server: Server) -> None:

@@ -31,6 +31,7 @@ from ojin_local.errors import (
 )
 from ojin_local.spec import SchemaValidator
 from ojin_local.storage import Storage, StoredObject, multipart_etag
+from ojin_local.storage.rules import check_part_order
 
 CATEGORIES = ("image", "video", "audio", "weight")
 KEY_PREFIX = "assets/"
@@ -152,6 +153,10 @@ class Assets:
         """Complete in storage; S3's completion errors become 400 with the S3 code."""
         key, upload_id = session["storage_key"], session["upload_id"]
         listed = [(part["part_number"], part["etag"]) for part in data["parts"]]
+        try:
+            check_part_order(listed)  # before sizes: a part listed twice is not twice the bytes
+        except S3Error as exc:
+            raise completion_error(exc) from exc
         try:
             uploaded = {
                 p.part_number: p

@@ -49,10 +49,7 @@ def as_api_error(request: Request, exc: Exception) -> errors.ApiError:
             headers={"Allow": allowed},
         )
     if isinstance(exc, sanic_errors.PayloadTooLarge):
-        limit = request.app.config.REQUEST_MAX_SIZE
-        return errors.PayloadTooLarge(
-            f"The request body is larger than {limit} bytes.", {"max_bytes": limit}
-        )
+        return payload_too_large(request, exc)
     if isinstance(exc, sanic_errors.SanicException) and exc.status_code < 500:
         if exc.status_code in _BY_STATUS:
             return _BY_STATUS[exc.status_code](str(exc))
@@ -60,6 +57,21 @@ def as_api_error(request: Request, exc: Exception) -> errors.ApiError:
     return errors.InternalError(
         "An unexpected error occurred; the server log has the details under this request id.",
         {"request_id": request_id(request)},
+    )
+
+
+def payload_too_large(request: Request, exc: Exception) -> errors.PayloadTooLarge:
+    """Sanic raises one exception for an over-long body and an over-long head (a URL or header
+    of kilobytes); the answer names the part that was too large."""
+    if "header" in str(exc):
+        limit = request.app.config.REQUEST_MAX_HEADER_SIZE
+        return errors.PayloadTooLarge(
+            f"The request line and headers are larger than {limit} bytes.",
+            {"max_header_bytes": limit},
+        )
+    limit = request.app.config.REQUEST_MAX_SIZE
+    return errors.PayloadTooLarge(
+        f"The request body is larger than {limit} bytes.", {"max_bytes": limit}
     )
 
 
