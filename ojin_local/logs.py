@@ -73,3 +73,7 @@ def setup_logging(level: str) -> None:
         # Sanic's and Huey's start-up chatter; our own lines say what matters.
         for noisy in ("sanic", "huey"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Never at debug level, whatever ours is: botocore's debug lines carry each request's
+    # signature and every pre-signed URL it makes, which are credentials.
+    for leaky in ("botocore", "boto3", "s3transfer", "urllib3"):
+        logging.getLogger(leaky).setLevel(max(logging.INFO, logging.getLogger().level))
