@@ -380,6 +380,18 @@ def api(contract: Contract) -> Any:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("contract fuzzing (tests/test_contract_fuzzing.py)")
+    group.addoption(
+        "--fuzz-examples",
+        type=int,
+        default=100,
+        help="Schemathesis examples per operation (default 100, what CI runs).",
+    )
+    group.addoption(
+        "--fuzz-seed",
+        default="20261130",
+        help="Schemathesis seed: a number (default: a fixed one) or 'random'.",
+    )
     soak = parser.getgroup("concurrency soak (tests/test_concurrency_soak.py)")
     soak.addoption(
         "--soak-seconds",

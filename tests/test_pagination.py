@@ -62,6 +62,12 @@ def test_pages_do_not_overlap_or_skip(pager: Api) -> None:
         ({"limit": "1.5"}, {"limit"}),
         ({"offset": -1}, {"offset"}),
         ({"offset": "x", "limit": -3}, {"offset", "limit"}),
+        # Found by fuzzing: past 64 bits the offset overflowed SQLite and the JSON encoder (500).
+        ({"offset": 2**63}, {"offset"}),
+        ({"offset": 10**30}, {"offset"}),
+        # Found by fuzzing: an empty value was read as an absent one, and accepted.
+        ({"offset": ""}, {"offset"}),
+        ({"limit": "", "offset": ""}, {"limit", "offset"}),
     ],
 )
 def test_bad_paging_parameters_are_400_naming_each(
@@ -72,6 +78,23 @@ def test_bad_paging_parameters_are_400_naming_each(
     error = response.json()
     assert error["code"] == "VALIDATION_ERROR"
     assert {e["field"] for e in error["details"]["errors"]} == fields
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/assets", {"category": ""}, "category"),
+        ("/v1/assets", {"source": ""}, "source"),
+        ("/v1/jobs", {"status": ""}, "status"),
+        ("/v1/jobs", {"type": ""}, "type"),
+    ],
+)
+def test_an_empty_enum_value_is_400_not_ignored(
+    pager: Api, path: str, params: dict, field: str
+) -> None:
+    response = pager.get(path, params=params)
+    assert response.status_code == 400
+    assert [e["field"] for e in response.json()["details"]["errors"]] == [field]
 
 
 def test_source_must_be_org_or_template(pager: Api) -> None:

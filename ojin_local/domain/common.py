@@ -9,6 +9,8 @@ from typing import Any
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# Offsets are 64-bit, as SQLite's integers and JSON encoders' are; beyond that is a 400.
+MAX_OFFSET = 2**63 - 1
 
 
 def new_id() -> str:

@@ -13,7 +13,7 @@ from urllib.parse import unquote_to_bytes
 
 from sanic import Request
 
-from ojin_local.domain.common import DEFAULT_LIMIT, MAX_LIMIT, PageRequest, is_uuid
+from ojin_local.domain.common import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, PageRequest, is_uuid
 from ojin_local.errors import UnsupportedMediaType, ValidationError, field_error
 
 MAX_JSON_DEPTH = 64
@@ -24,7 +24,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 class Query:
     def __init__(self, request: Request) -> None:
-        self._args = request.args
+        # `?source=` is a parameter with an empty value, not an absent one: the spec's enums,
+        # integers and formats refuse it (Sanic's `args` would drop it silently).
+        self._args = request.get_args(keep_blank_values=True)
         self._errors: list[dict[str, str]] = []
         if not _is_utf8(request.query_string):
             self._errors.append(field_error("(query)", "is not UTF-8 once percent-decoded"))
@@ -71,7 +73,7 @@ class Query:
     def page(self) -> PageRequest:
         return PageRequest(
             limit=self.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-            offset=self.integer("offset", 0, 0),
+            offset=self.integer("offset", 0, 0, MAX_OFFSET),
         )
 
     def check(self) -> None:

@@ -7,6 +7,7 @@ are validated against this document's schemas, so what it says is what the serve
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -67,6 +68,14 @@ def model_config_rules(spec: dict[str, Any]) -> None:
                 LOCAL: "A title may not be blank or hold control characters.",
             }
         )
+
+
+def offset_bound(spec: dict[str, Any]) -> None:
+    from ojin_local.domain.common import MAX_OFFSET
+
+    spec["components"]["parameters"]["OffsetQueryParameter"]["schema"].update(
+        {"maximum": MAX_OFFSET, LOCAL: "A 64-bit integer: a larger offset is a 400."}
+    )
 
 
 def request_body_errors(spec: dict[str, Any]) -> None:
@@ -303,9 +312,12 @@ def asset_rules(spec: dict[str, Any]) -> None:
         LOCAL: "1-255 characters, no control characters.",
     }
     category = {"enum": list(CATEGORIES), LOCAL: "The categories ojin-local knows."}
+    token = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
     media_type = {
-        "pattern": r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$",
-        LOCAL: "A MIME type, type/subtype; guessed from the name when absent.",
+        "pattern": f"^{token}/{token}( *;[ -~]*)?$",
+        "maxLength": 255,
+        LOCAL: "A MIME type, type/subtype and parameters, in printable ASCII (it becomes the "
+        "object's Content-Type header); guessed from the name when absent.",
     }
     for schema_name in ("AssetInitiateUploadRequest", "AssetFinalizationRequest"):
         properties = schemas[schema_name]["properties"]
@@ -440,12 +452,191 @@ def job_routes(spec: dict[str, Any]) -> None:
     }
 
 
+def _link(operation_id: str, description: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "operationId": operation_id,
+        "description": description,
+        **fields,
+        LOCAL: "Link between operations, for clients and stateful testing; the seed has none.",
+    }
+
+
+def operation_links(spec: dict[str, Any]) -> None:
+    """OpenAPI links from each operation that yields an id to the operations that take it, so a
+    client (or a stateful fuzzer) can follow create -> read -> update -> delete -> read, and
+    initiate-upload -> sign-part -> finalize -> read."""
+    operations = _operations(spec)
+
+    def add(source: str, status: str, links: dict[str, dict[str, Any]]) -> None:
+        responses = operations[source]["responses"]
+        if "$ref" in responses[status]:
+            # A $ref allows no siblings: inline the shared response to give it links.
+            name = responses[status]["$ref"].rsplit("/", 1)[-1]
+            responses[status] = copy.deepcopy(spec["components"]["responses"][name])
+        responses[status].setdefault("links", {}).update(links)
+
+    def config_links(expression: str) -> dict[str, dict[str, Any]]:
+        parameters = {"model_config_id": expression}
+        return {
+            "GetModelConfig": _link("getModelConfigById", "Read it.", parameters=parameters),
+            "UpdateModelConfig": _link("updateModelConfig", "Change it.", parameters=parameters),
+            "DeleteModelConfig": _link("deleteModelConfig", "Delete it.", parameters=parameters),
+            "PublicGetModelConfig": _link(
+                "publicGetModelConfigById", "Read it without a key.", parameters=parameters
+            ),
+        }
+
+    def asset_links(expression: str) -> dict[str, dict[str, Any]]:
+        parameters = {"asset_id": expression}
+        return {
+            "GetAsset": _link("getAssetById", "Read it.", parameters=parameters),
+            "GetAssetDownload": _link(
+                "getAssetDownloadById", "Read it with a download URL.", parameters=parameters
+            ),
+            "PublicGetAsset": _link(
+                "publicGetAssetById", "Read it without a key.", parameters=parameters
+            ),
+            "DeleteAsset": _link("deleteAsset", "Delete it.", parameters=parameters),
+            "GenerateIdleVideo": _link(
+                "generateIdleVideo",
+                "Make an idle video of it (an image).",
+                requestBody={"source_asset_id": expression},
+            ),
+        }
+
+    variant = "$response.body#/model_variant_id"
+    add(
+        "listModelVariants",
+        "200",
+        {
+            "GetModelVariant": _link(
+                "getModelVariantById",
+                "Read the first variant listed.",
+                parameters={"model_variant_id": "$response.body#/data/0/model_variant_id"},
+            )
+        },
+    )
+    add(
+        "getModelVariantById",
+        "200",
+        {
+            "CreateModelConfig": _link(
+                "createModelConfig",
+                "Configure this variant.",
+                requestBody={"model_variant_id": variant},
+            ),
+            "ListModelConfigs": _link(
+                "listModelConfigs",
+                "List the configurations of this variant.",
+                parameters={"model_variant_id": variant},
+            ),
+        },
+    )
+    add("createModelConfig", "201", config_links("$response.body#/model_config_id"))
+    add("updateModelConfig", "200", config_links("$response.body#/model_config_id"))
+    add("getModelConfigById", "200", config_links("$response.body#/model_config_id"))
+    add("listModelConfigs", "200", config_links("$response.body#/data/0/model_config_id"))
+    deleted_config = {"model_config_id": "$request.path.model_config_id"}
+    add(
+        "deleteModelConfig",
+        "204",
+        {
+            "GetDeletedModelConfig": _link(
+                "getModelConfigById", "Gone: 404.", parameters=deleted_config
+            ),
+            "PublicGetDeletedModelConfig": _link(
+                "publicGetModelConfigById", "Gone: 404.", parameters=deleted_config
+            ),
+        },
+    )
+    session = {
+        "asset_id": "$response.body#/asset_id",
+        "upload_id": "$response.body#/upload_id",
+        "s3_key": "$response.body#/s3_key",
+    }
+    add(
+        "initiateAssetUpload",
+        "200",
+        {
+            "SignPart": _link("signAssetUploadPart", "Sign a part.", requestBody=session),
+            "Finalize": _link(
+                "createAssetRecord",
+                "Finalize the upload, once its parts are PUT.",
+                requestBody={
+                    "asset_id": "$response.body#/asset_id",
+                    "upload_id": "$response.body#/upload_id",
+                    "name": "$request.body#/name",
+                    "category": "$request.body#/category",
+                },
+            ),
+        },
+    )
+    add(
+        "signAssetUploadPart",
+        "200",
+        {
+            "Finalize": _link(
+                "createAssetRecord",
+                "Finalize the upload, once the part is PUT to upload_url.",
+                requestBody={
+                    "asset_id": "$request.body#/asset_id",
+                    "upload_id": "$request.body#/upload_id",
+                },
+            )
+        },
+    )
+    add("createAssetRecord", "201", asset_links("$response.body#/asset_id"))
+    add("getAssetById", "200", asset_links("$response.body#/asset_id"))
+    add("listAssets", "200", asset_links("$response.body#/data/0/asset_id"))
+    deleted_asset = {"asset_id": "$request.path.asset_id"}
+    add(
+        "deleteAsset",
+        "204",
+        {
+            "GetDeletedAsset": _link("getAssetById", "Gone: 404.", parameters=deleted_asset),
+            "PublicGetDeletedAsset": _link(
+                "publicGetAssetById", "Gone: 404.", parameters=deleted_asset
+            ),
+        },
+    )
+    job = {"job_id": "$response.body#/job_id"}
+    add(
+        "generateIdleVideo",
+        "202",
+        {"GetJob": _link("ojinGetJob", "Poll the job.", parameters=job)},
+    )
+    add(
+        "ojinListJobs",
+        "200",
+        {
+            "GetJob": _link(
+                "ojinGetJob",
+                "Read the newest job.",
+                parameters={"job_id": "$response.body#/data/0/job_id"},
+            )
+        },
+    )
+    add(
+        "ojinGetJob",
+        "200",
+        {
+            "GetResult": _link(
+                "getAssetById",
+                "Read the video a succeeded job made.",
+                parameters={"asset_id": "$response.body#/result/asset_id"},
+            )
+        },
+    )
+
+
 EXTENSIONS: list[Callable[[dict[str, Any]], None]] = [
     optional_auth_on_model_variants,
     model_config_rules,
     asset_rules,
     job_routes,
+    offset_bound,
     request_body_errors,
+    operation_links,
 ]
 
 
