@@ -114,7 +114,7 @@ def open_services(config: Config) -> Services:
         db=db,
         keys=KeyRing(config.api_keys),
         variants=variants,
-        model_configs=ModelConfigs(variants, template, schemas),
+        model_configs=ModelConfigs(db, variants, template, schemas),
         storage=storage,
         assets=assets,
         queue=queue,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from tests.conftest import PAGER_KEY, Api, Server
+from tests.conftest import BOB_KEY, PAGER_KEY, Api, Server
 
 TOTAL = 25
 
@@ -109,3 +111,39 @@ def test_template_source_pages_the_template_organization(pager: Api) -> None:
     assert body["pagination"]["total_items"] >= 3
     assert len(body["data"]) == 1
     assert body["data"][0]["organization_id"] == "org_template"
+
+
+@pytest.mark.parametrize("path", ["/v1/model-configs", "/v1/assets"])
+def test_a_page_agrees_with_its_total_while_others_write(
+    server: Server, contract: object, path: str
+) -> None:
+    """A page and its total_items are read from one snapshot: rows written between the count
+    and the page once made a page longer than the total said (found by the soak)."""
+    stop = threading.Event()
+
+    def write() -> None:
+        with Api(server.url, contract, BOB_KEY) as client:  # type: ignore[arg-type]
+            while not stop.is_set():
+                if path == "/v1/assets":
+                    client.upload(b"x", name="pagination-race.bin", category="weight")
+                else:
+                    client.create_config()
+
+    writers = [threading.Thread(target=write) for _ in range(4)]
+    for writer in writers:
+        writer.start()
+    disagreeing = []
+    try:
+        with Api(server.url, contract, BOB_KEY) as reader:  # type: ignore[arg-type]
+            total = reader.get(path).json()["pagination"]["total_items"]
+            for _ in range(300):
+                offset = max(0, total - 2)
+                body = reader.get(path, params={"limit": 100, "offset": offset}).json()
+                total = body["pagination"]["total_items"]
+                if len(body["data"]) != min(100, max(0, total - offset)):
+                    disagreeing.append((offset, total, len(body["data"])))
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join()
+    assert not disagreeing, f"(offset, total_items, items) that disagree: {disagreeing}"

@@ -14,7 +14,7 @@ import functools
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -77,6 +77,13 @@ class Database:
         loop = asyncio.get_running_loop()
         call = functools.partial(self._in_transaction, fn, *args, **kwargs)
         return await loop.run_in_executor(self._writer, call)
+
+    def snapshot(self) -> AbstractContextManager[object]:
+        """A read transaction (DEFERRED: it takes no lock, and in WAL mode never waits for the
+        writer) in which every statement sees one state of the database. A list's count and
+        its page must come from one: read apart, a row committed in between made a page longer
+        than its total_items said."""
+        return self.peewee.atomic(lock_type="DEFERRED")
 
     def _in_transaction(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         with self.peewee.atomic():

@@ -229,11 +229,12 @@ class Assets:
             query = query.where(Asset.category == category)
         if name:
             query = query.where(fn.instr(Asset.name_folded, fold(name)) > 0)
-        total = query.count()
         rows = query.order_by(Asset.created_at.desc(), Asset.asset_id.desc())
-        items = [
-            _public(r, ASSET_FIELDS) for r in rows.limit(page.limit).offset(page.offset).dicts()
-        ]
+        with self.db.snapshot():
+            total = query.count()
+            items = [
+                _public(r, ASSET_FIELDS) for r in rows.limit(page.limit).offset(page.offset).dicts()
+            ]
         return Page(items, total, page)
 
     def get(self, principal: Principal, asset_id: str) -> dict[str, Any]:

@@ -104,13 +104,11 @@ class Jobs:
             query = query.where(Job.status == status)
         if job_type is not None:
             query = query.where(Job.type == job_type)
-        total = query.count()
         rows = query.order_by(Job.created_at.desc(), Job.job_id.desc())
-        return Page(
-            [public_job(r) for r in rows.limit(page.limit).offset(page.offset).dicts()],
-            total,
-            page,
-        )
+        with self.db.snapshot():
+            total = query.count()
+            items = [public_job(r) for r in rows.limit(page.limit).offset(page.offset).dicts()]
+        return Page(items, total, page)
 
 
 def public_job(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from ojin_local.db import Database
 from ojin_local.db.models import ModelConfig, ModelConfigReference
 from ojin_local.domain.auth import Principal
 from ojin_local.domain.common import Page, PageRequest, is_uuid, new_id, now_iso
@@ -54,8 +55,13 @@ def _row(values: tuple[Any, ...]) -> dict[str, Any]:
 
 class ModelConfigs:
     def __init__(
-        self, catalog: VariantCatalog, template_organization: str, schemas: SchemaValidator
+        self,
+        db: Database,
+        catalog: VariantCatalog,
+        template_organization: str,
+        schemas: SchemaValidator,
     ) -> None:
+        self.db = db
         self.catalog = catalog
         self.template_organization = template_organization
         self.schemas = schemas
@@ -69,14 +75,19 @@ class ModelConfigs:
         where, params = "organization_id = ?", [owner]
         if model_variant_id is not None:
             where, params = where + " AND model_variant_id = ?", [owner, model_variant_id]
-        db = ModelConfig._meta.database
-        total = db.execute_sql(f"SELECT sum(count) FROM model_config_count WHERE {where}", params)
-        cursor = db.execute_sql(
-            f"SELECT {_COLUMNS} FROM model_config WHERE {where}"
-            " ORDER BY created_at, model_config_id LIMIT ? OFFSET ?",
-            [*params, page.limit, page.offset],
-        )
-        return Page([_row(values) for values in cursor], total.fetchone()[0] or 0, page)
+        db = self.db.peewee
+        with self.db.snapshot():
+            count = db.execute_sql(
+                f"SELECT sum(count) FROM model_config_count WHERE {where}", params
+            )
+            total = count.fetchone()[0] or 0
+            cursor = db.execute_sql(
+                f"SELECT {_COLUMNS} FROM model_config WHERE {where}"
+                " ORDER BY created_at, model_config_id LIMIT ? OFFSET ?",
+                [*params, page.limit, page.offset],
+            )
+            items = [_row(values) for values in cursor]
+        return Page(items, total, page)
 
     def get(self, principal: Principal, model_config_id: str) -> dict[str, Any]:
         return self._visible(principal, model_config_id)
