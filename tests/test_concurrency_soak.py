@@ -32,7 +32,15 @@ import httpx
 import pytest
 
 from ojin_local.domain.portraits import portrait_png
-from tests.conftest import ALICE_KEY, BOB_KEY, TEST_CONFIG, Api, Server, configured_server
+from tests.conftest import (
+    ADMIN_KEY,
+    ALICE_KEY,
+    BOB_KEY,
+    TEST_CONFIG,
+    Api,
+    Server,
+    configured_server,
+)
 
 pytestmark = pytest.mark.concurrency
 
@@ -86,17 +94,17 @@ class Ledger:
     finalized: Counter[str] = field(default_factory=Counter)
     samples: list[tuple[str, int, float]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    jobs_left: int = 0
+    renders_left: int = 0  # jobs of real portraits (~1 CPU-s each); jobs of junk cost little
 
     def problem(self, text: str) -> None:
         with self.lock:
             self.problems.append(text)
 
-    def take_job(self) -> bool:
+    def take_render(self) -> bool:
         with self.lock:
-            if self.jobs_left <= 0:
+            if self.renders_left <= 0:
                 return False
-            self.jobs_left -= 1
+            self.renders_left -= 1
             return True
 
     def ids(self, kind: str, organization: str) -> list[str]:
@@ -145,6 +153,8 @@ class Client:
         self.api = Api(server.url, contract, key)
         self.racer = Api(server.url, contract, key)
         self.storage = httpx.Client(timeout=60)
+        self.racer_storage = httpx.Client(timeout=60)
+        self.admin = Api(server.url, contract, ADMIN_KEY)
         self.racer_thread = ThreadPoolExecutor(1, thread_name_prefix=f"racer-{index}")
         self.ledger = ledger
         self.assets: list[str] = []
@@ -154,23 +164,28 @@ class Client:
             (self.upload_multipart, 2),
             (self.upload_racing_finalizes, 5),
             (self.upload_refused_then_retried, 2),
+            (self.upload_racing_part_puts, 3),
+            (self.finalize_racing_a_late_part, 3),
             (self.upload_portrait, 3),
             (self.create_config, 14),
             (self.update_config, 10),
             (self.create_racing_titles, 3),
             (self.delete_config, 5),
             (self.delete_config_racing, 2),
+            (self.update_racing_delete, 2),
+            (self.delete_config_racing_a_reference, 2),
             (self.read_config, 10),
             (self.read_asset, 10),
             (self.list_page, 10),
             (self.delete_asset, 5),
             (self.touch_other_organization, 4),
-            (self.submit_job, 2),
+            (self.read_service, 3),
+            (self.submit_job, 4),
         ]
 
     def close(self) -> None:
         self.racer_thread.shutdown()
-        for client in (self.api, self.racer, self.storage):
+        for client in (self.api, self.racer, self.storage, self.racer_storage, self.admin):
             client.close()
 
     def run(self, deadline: float) -> None:
@@ -221,17 +236,22 @@ class Client:
             raise Abort
 
     def race(
-        self, mine: Callable[[Api], httpx.Response], theirs: Callable[[Api], httpx.Response]
+        self,
+        mine: Callable[[Any], httpx.Response],
+        theirs: Callable[[Any], httpx.Response],
+        clients: tuple[httpx.Client, httpx.Client] | None = None,
     ) -> list[int]:
-        """Send two requests at the same moment on two connections; their statuses, sorted."""
+        """Send two requests at the same moment on two connections (by default the API's two);
+        their statuses, sorted."""
         barrier = threading.Barrier(2, timeout=30)
+        first_client, second_client = clients or (self.api, self.racer)
 
-        def go(send: Callable[[Api], httpx.Response], client: Api) -> httpx.Response:
+        def go(send: Callable[[Any], httpx.Response], client: httpx.Client) -> httpx.Response:
             barrier.wait()
             return send(client)
 
-        other = self.racer_thread.submit(go, theirs, self.racer)
-        first = go(mine, self.api)
+        other = self.racer_thread.submit(go, theirs, second_client)
+        first = go(mine, first_client)
         return sorted([first.status_code, other.result().status_code])
 
     # Uploads
@@ -345,9 +365,54 @@ class Client:
         asset = self.expect(self.finalize(body), 201).json()
         self.acknowledge(asset, data, body)
 
+    def sign(self, initiated: dict, number: int) -> str:
+        body = {
+            "asset_id": initiated["asset_id"],
+            "upload_id": initiated["upload_id"],
+            "part_number": number,
+        }
+        signed = self.call("sign-part", "POST", "/v1/assets/sign-part", json=body)
+        return self.expect(signed, 200).json()["upload_url"]
+
+    def upload_racing_part_puts(self) -> None:
+        """One part PUT twice at once (a client's retry): both land with one ETag, and the
+        upload completes with exactly those bytes."""
+        data = self.rng.randbytes(self.rng.randint(1, 256 * 1024))
+        initiated, _, body = self.upload([])
+        url = self.sign(initiated, 1)
+
+        def put(client: httpx.Client) -> httpx.Response:
+            return self.call("put-part", "PUT", url, client, content=data)
+
+        statuses = self.race(put, put, (self.storage, self.racer_storage))
+        self.check(statuses == [200, 200], f"racing PUTs of one part answered {statuses}")
+        etag = f'"{hashlib.md5(data).hexdigest()}"'
+        body = {**body, "size_bytes": len(data), "parts": [{"part_number": 1, "etag": etag}]}
+        self.acknowledge(self.expect(self.finalize(body), 201).json(), data, body)
+
+    def finalize_racing_a_late_part(self) -> None:
+        """A part PUT while the upload is finalized without it: the finalize wins with the parts
+        it listed, and the late part is either taken (and ignored) or refused, never a 5xx."""
+        data = self.rng.randbytes(self.rng.randint(1, 64 * 1024))
+        initiated, _, body = self.upload([data])
+        late = self.sign(initiated, 2)
+
+        def put(client: httpx.Client) -> httpx.Response:
+            return self.call("put-part", "PUT", late, client, content=b"late" * 100)
+
+        answers: list[httpx.Response] = []
+
+        def finalize(client: httpx.Client) -> httpx.Response:
+            answers.append(self.finalize(body, client))
+            return answers[-1]
+
+        statuses = self.race(finalize, put, (self.api, self.storage))
+        self.check(statuses in ([200, 201], [201, 404]), f"finalize and late PUT: {statuses}")
+        self.acknowledge(answers[0].json(), data, body)
+
     def upload_portrait(self) -> None:
         """An image a job can render; a few are not images at all, for INVALID_SOURCE_IMAGE."""
-        valid = self.rng.random() < 0.8
+        valid = self.rng.random() < 0.5
         data = portrait_png(self.rng.randrange(12)) if valid else self.rng.randbytes(2048)
         _, _, body = self.upload([data], portrait=True)
         asset = self.expect(self.finalize(body), 201).json()
@@ -450,7 +515,57 @@ class Client:
         self.check(statuses == [204, 404], f"racing deletes answered {statuses}")
         self.forget_config(config_id)
 
+    def update_racing_delete(self) -> None:
+        """An update and a delete of one configuration at once: the delete wins either way."""
+        config_id = self.pop_config()
+        if config_id is None:
+            return
+        path = f"/v1/model-configs/{config_id}"
+        body = {"title": f"doomed-{uuid.uuid4().hex}", "model_configurations": {"voice": "high"}}
+        statuses = self.race(
+            lambda client: self.call("config-update", "PUT", path, client, json=body),
+            lambda client: self.call("config-delete", "DELETE", path, client),
+        )
+        self.check(statuses in ([200, 204], [204, 404]), f"update and delete: {statuses}")
+        self.forget_config(config_id)
+
+    def delete_config_racing_a_reference(self) -> None:
+        """An agent configuration starts to reference a configuration as its owner deletes it:
+        either the delete wins (adding the reference is 404) or the reference does (the delete
+        is 409 until it names the reference as `referenced_by`). Never a reference to nothing."""
+        config_id = self.pop_config()
+        if config_id is None:
+            return
+        path = f"/v1/model-configs/{config_id}"
+        references = f"/_ojin/model-configs/{config_id}/references"
+        agent = str(uuid.uuid4())
+        statuses = self.race(
+            lambda client: self.call("config-delete", "DELETE", path, client),
+            lambda client: self.call(
+                "reference-add", "POST", references, client, json={"agent_config_id": agent}
+            ),
+            (self.api, self.admin),
+        )
+        self.check(statuses in ([204, 404], [201, 409]), f"delete and reference: {statuses}")
+        if statuses == [201, 409]:
+            again = self.call("config-delete", "DELETE", path, params={"referenced_by": agent})
+            self.expect(again, 204)
+        self.forget_config(config_id)
+        self.expect(self.call("reference-list", "GET", references, self.admin), 404)
+
     # Reads
+
+    def read_service(self) -> None:
+        """What needs no organization: the variants, one variant, the health report."""
+        choice = self.rng.randrange(3)
+        if choice == 0:
+            self.expect(self.call("variants-list", "GET", "/v1/model-variants"), 200)
+        elif choice == 1:
+            path = f"/v1/model-variants/{VARIANT}"
+            self.expect(self.call("variant-get", "GET", path), 200)
+        else:
+            health = self.expect(self.call("health", "GET", "/_ojin/health"), 200).json()
+            self.check(health["status"] == "ok", f"health under load: {health}")
 
     def read_config(self) -> None:
         """Read-your-writes: only this client changes its configurations."""
@@ -537,22 +652,24 @@ class Client:
     # Jobs
 
     def submit_job(self) -> None:
+        """An idle video of one of this client's images: a few real portraits (bounded, they
+        cost a render each), more of images that are not, which fail fast."""
         with self.ledger.lock:
-            sources = [
-                (asset_id, self.ledger.assets[asset_id])
-                for asset_id in self.assets
-                if self.ledger.assets[asset_id].source is not None
-            ]
-        if not sources:
+            sources = {
+                kind: [a for a in self.assets if self.ledger.assets[a].source == kind]
+                for kind in ("portrait", "junk")
+            }
+        kind = self.rng.choice(["portrait", "junk"])
+        if kind == "portrait" and sources["portrait"] and not self.ledger.take_render():
+            kind = "junk"
+        if not sources[kind]:
             return self.upload_portrait()
-        if not self.ledger.take_job():
-            return self.list_page()
-        source_id, entry = self.rng.choice(sources)
+        source_id = self.rng.choice(sources[kind])
         body = {"source_asset_id": source_id, "reference_template": self.rng.choice(TEMPLATES)}
         submitted = self.expect(self.call("job-submit", "POST", GENERATE, json=body), 202).json()
         with self.ledger.lock:
             self.ledger.jobs[submitted["job_id"]] = JobEntry(
-                self.organization, source_id, entry.source == "portrait"
+                self.organization, source_id, kind == "portrait"
             )
         return None
 
@@ -564,7 +681,7 @@ def test_soak(
     soak_server: Server, contract: Any, soak_settings: Settings, capsys: pytest.CaptureFixture
 ) -> None:
     settings = soak_settings
-    ledger = Ledger(jobs_left=max(4, int(settings.seconds // 4)))
+    ledger = Ledger(renders_left=max(4, int(settings.seconds // 4)))
     clients = [
         Client(index, soak_server, contract, settings, ledger) for index in range(settings.clients)
     ]
