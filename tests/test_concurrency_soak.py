@@ -707,7 +707,12 @@ def test_soak(
         ledger.problems[:30]
     )
     verify(soak_server, contract, ledger)
-    assert "database is locked" not in soak_server.log
+    failures = [
+        line
+        for line in soak_server.output
+        if "database is locked" in line or " ERROR " in line or line.startswith("Traceback")
+    ]
+    assert not failures, "the server logged:\n" + "".join(failures[:20])
 
 
 def verify(server: Server, contract: Any, ledger: Ledger) -> None:
