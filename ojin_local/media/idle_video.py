@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import numpy as np
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc, Interpolation
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -113,7 +112,7 @@ def render_idle_video(image: bytes, template: str, settings: VideoSettings | Non
         raise ValueError(f"unknown template {template!r}; one of {', '.join(TEMPLATES)}")
     settings = settings or VideoSettings()
     planes = _yuv_planes(_decode(image, settings.max_side))
-    height, width = planes[0].shape
+    width, height = planes[0].size
     maps = _clip_maps(MOTIONS[template], round(settings.fps * settings.seconds), width, height)
     # faststart moves the index to the front in a second pass that reopens the file by name.
     # closing(): if encoding fails, the warp threads stop now, not when the traceback is freed.
@@ -191,8 +190,7 @@ def _decode(data: bytes, max_side: int) -> Image.Image:
 def _flatten(image: Image.Image) -> Image.Image:
     """Transparency over a neutral grey, and any mode (palette, grey, CMYK, 16-bit) as RGB."""
     if image.mode.startswith("I"):  # 16-bit grey PNG: Pillow's convert would clip, not scale
-        grey = np.clip(np.asarray(image, dtype=np.int64) >> 8, 0, 255).astype(np.uint8)
-        return Image.fromarray(grey, "L").convert("RGB")
+        return image.convert("I").point(lambda value: value * (1 / 256)).convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
@@ -200,10 +198,10 @@ def _flatten(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _yuv_planes(image: Image.Image) -> list[np.ndarray]:
+def _yuv_planes(image: Image.Image) -> list[Image.Image]:
     """Y at full size, U and V at half, BT.709 limited range as tagged in the stream: converted
     once, by libswscale in its bit-exact mode so every CPU gives the same planes."""
-    frame = av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24").reformat(
+    frame = av.VideoFrame.from_image(image).reformat(
         format="yuv420p",
         src_colorspace=Colorspace.ITU709,
         dst_colorspace=Colorspace.ITU709,
@@ -212,10 +210,12 @@ def _yuv_planes(image: Image.Image) -> list[np.ndarray]:
         dst_color_range=ColorRange.MPEG,
         threads=1,
     )
-    packed = frame.to_ndarray()
-    height, width = image.height, image.width
-    chroma = packed[height:].reshape(2, height // 2, width // 2)
-    return [packed[:height].copy(), chroma[0].copy(), chroma[1].copy()]
+    return [
+        Image.frombytes("L", (plane.line_size, plane.height), bytes(plane)).crop(
+            (0, 0, plane.width, plane.height)
+        )
+        for plane in frame.planes
+    ]
 
 
 def _clip_maps(
@@ -254,16 +254,15 @@ def _motion_map(pose: Pose, width: int, height: int) -> Affine:
     )
 
 
-def _frames(planes: list[np.ndarray], maps: list[Affine]) -> Iterator[av.VideoFrame]:
+def _frames(planes: list[Image.Image], maps: list[Affine]) -> Iterator[av.VideoFrame]:
     """Frames in order, warped by two threads a few frames ahead of the encoder (Pillow's warp
     releases the GIL): on two cores that takes the warp off the critical path."""
-    height, width = planes[0].shape
-    sources = [Image.fromarray(plane, "L") for plane in planes]
+    width, height = planes[0].size
 
     def warp_frame(index: int) -> av.VideoFrame:
         a, b, c, d, e, f = maps[index]
         frame = av.VideoFrame(width, height, "yuv420p")
-        for source, plane in zip(sources, frame.planes, strict=True):
+        for source, plane in zip(planes, frame.planes, strict=True):
             scale = source.width / width  # the map is in luma pixels; chroma is half size
             warped = source.transform(
                 source.size,
@@ -271,8 +270,11 @@ def _frames(planes: list[np.ndarray], maps: list[Affine]) -> Iterator[av.VideoFr
                 (a, b, c * scale, d, e, f * scale),
                 Image.Resampling.BILINEAR,
             )
-            rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-            rows[:, : plane.width] = np.asarray(warped)
+            if plane.line_size != plane.width:  # rows padded for alignment
+                padded = Image.new("L", (plane.line_size, plane.height))
+                padded.paste(warped)
+                warped = padded
+            plane.update(warped.tobytes())
         return frame
 
     with ThreadPoolExecutor(WARP_THREADS, thread_name_prefix="idle-video-warp") as pool:
