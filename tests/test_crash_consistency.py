@@ -1,23 +1,28 @@
-"""SIGKILL at random moments while clients upload, finalize, delete and run jobs; then restart on
-the same data dir and check that nothing acknowledged was lost and nothing is left dangling.
+"""SIGKILL at random moments while clients upload, finalize, delete and run jobs, or while a state
+import replaces everything; then restart on the same data dir and check that nothing
+acknowledged was lost and nothing is left dangling.
 
 Seeded: OJIN_CRASH_SEED picks the moments (default fixed, so CI is reproducible; "random" for a
-fresh one), OJIN_CRASH_ROUNDS how many kills (default 30).
+fresh one), OJIN_CRASH_ROUNDS how many kills among clients (default 30) and
+OJIN_CRASH_IMPORT_ROUNDS how many during imports (default 10).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import signal
 import sqlite3
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
+from ojin_local.client import OjinClient
 from ojin_local.domain.portraits import portrait_png
 from tests.conftest import Server, run_cli, wait_until
 
@@ -103,9 +108,25 @@ def every_asset(client: httpx.Client, source: str) -> list[dict]:
             return found
 
 
-def check(server: Server, acked: Acknowledged) -> None:
+def assert_database_intact(server: Server) -> None:
     with sqlite3.connect(server.data_dir / "ojin-local.sqlite3") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def assert_only_owned_objects_after_gc(server: Server) -> None:
+    collected = run_cli(
+        "gc", "--ttl-seconds", "0", "--grace-seconds", "0", "--data-dir", str(server.data_dir)
+    )
+    assert collected.returncode == 0, collected.stderr
+    with httpx.Client(base_url=server.url, headers=DEV_KEY) as client:
+        owned = {a["asset_id"] for s in ("org", "template") for a in every_asset(client, s)}
+    objects = server.data_dir / "storage" / "objects" / "assets"
+    assert {p.name for p in objects.iterdir()} == owned
+    assert not any((server.data_dir / "storage" / "uploads").iterdir())
+
+
+def check(server: Server, acked: Acknowledged) -> None:
+    assert_database_intact(server)
     client = httpx.Client(base_url=server.url, headers=DEV_KEY, timeout=30)
     for asset_id, data in acked.assets.items():
         answer = client.get(f"/v1/assets/{asset_id}/download")
@@ -164,12 +185,77 @@ def test_nothing_acknowledged_is_lost_across_random_kills(make_server) -> None:
             check(server, acked)
         except AssertionError as exc:
             raise AssertionError(f"seed {seed}, round {round_}: {exc}") from exc
-    collected = run_cli(
-        "gc", "--ttl-seconds", "0", "--grace-seconds", "0", "--data-dir", str(server.data_dir)
-    )
-    assert collected.returncode == 0, collected.stderr
-    with httpx.Client(base_url=server.url, headers=DEV_KEY) as client:
-        owned = {a["asset_id"] for s in ("org", "template") for a in every_asset(client, s)}
-    objects = server.data_dir / "storage" / "objects" / "assets"
-    assert {p.name for p in objects.iterdir()} == owned
-    assert not any((server.data_dir / "storage" / "uploads").iterdir())
+    assert_only_owned_objects_after_gc(server)
+
+
+def state_view(server: Server) -> dict[str, list[tuple[str, ...]]]:
+    """Everything a client can see of the organization's state, objects' bytes included."""
+    with httpx.Client(base_url=server.url, headers=DEV_KEY, timeout=30) as client:
+        assets = []
+        for record in every_asset(client, "org"):
+            url = client.get(f"/v1/assets/{record['asset_id']}/download").json()["asset_url"]
+            body = httpx.get(url, timeout=30)
+            assert body.status_code == 200, f"record {record['asset_id']} has no object"
+            digest = hashlib.md5(body.content).hexdigest()
+            assets.append((record["asset_id"], str(record["size_bytes"]), record["etag"], digest))
+        configs = client.get("/v1/model-configs", params={"source": "org", "limit": 100}).json()
+    titles = [(c["model_config_id"], c["title"]) for c in configs["data"]]
+    return {"assets": sorted(assets), "configs": sorted(titles)}
+
+
+def test_a_killed_state_import_leaves_the_old_state_or_the_new(make_server, tmp_path) -> None:
+    seed = crash_seed()
+    rng = random.Random(seed)
+    rounds = int(os.environ.get("OJIN_CRASH_IMPORT_ROUNDS", "10"))
+    server = make_server()
+    old, new = tmp_path / "old.tar.gz", tmp_path / "new.tar.gz"
+    with OjinClient(server.url + "/v1", DEV_KEY["X-API-Key"]) as client:
+        for index in range(3):  # incompressible, so the import takes long enough to be hit
+            blob = tmp_path / f"blob-{index}.bin"
+            blob.write_bytes(rng.randbytes(6 * MIB))
+            client.upload_file(blob, "weight")
+        client.create_model_config("new state", "ojin/oris-1.0/standard", {})
+        client.export_state(new)
+        new_state = state_view(server)
+        client.reset()
+        client.create_model_config("old state", "ojin/oris-1.0/standard", {})
+        client.export_state(old)
+        old_state = state_view(server)
+    server.restart()  # each round imports into a freshly started server: time one such import
+    with OjinClient(server.url + "/v1", DEV_KEY["X-API-Key"]) as client:
+        started = time.monotonic()
+        client.import_state(new)
+        duration = time.monotonic() - started
+        client.import_state(old)
+
+    outcomes: Counter[str] = Counter()
+    for round_ in range(rounds):
+        answered: list[int] = []
+
+        def import_new(answered: list[int] = answered) -> None:
+            with OjinClient(server.url + "/v1", DEV_KEY["X-API-Key"]) as client:
+                try:
+                    client.import_state(new)
+                    answered.append(200)
+                except httpx.HTTPError:
+                    pass  # killed before it answered: either state may be the one left
+
+        importer = threading.Thread(target=import_new)
+        importer.start()
+        time.sleep(rng.uniform(0, 2 * duration))  # before, during and after the commit
+        assert server.process is not None
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+        importer.join(30)
+        server.start()
+        context = f"seed {seed}, round {round_}, answered {answered}"
+        assert_database_intact(server)
+        found = state_view(server)
+        assert found in (old_state, new_state), context
+        if answered:
+            assert found == new_state, context
+        outcomes[("new" if found == new_state else "old") + (" answered" if answered else "")] += 1
+        with OjinClient(server.url + "/v1", DEV_KEY["X-API-Key"]) as client:
+            client.import_state(old)
+    print(f"state import kills (seed {seed}): {dict(outcomes)}")
+    assert_only_owned_objects_after_gc(server)
