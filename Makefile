@@ -64,8 +64,8 @@ dist: dist/ojin-local
 dist-test: dist/ojin-local $(VENV)/.installed-test
 	OJIN_LOCAL_COMMAND=$(CURDIR)/dist/ojin-local $(BIN)/python -m pytest -m blackbox tests/test_blackbox.py
 
-bench-dist: dist/ojin-local $(VENV)/.installed-bench
-	$(BIN)/python benchmarks/binary.py dist/ojin-local
+bench-dist: dist/ojin-local
+	$(DIST_VENV)/bin/python benchmarks/binary.py dist/ojin-local
 
 clean:
 	rm -rf $(VENV) $(DIST_VENV) build dist *.egg-info
