@@ -54,20 +54,22 @@ def alive(pid: int) -> bool:
 
 
 class Appliance:
-    """One `serve --port 0 --ephemeral --ready-file` process with a private TMPDIR, so that
-    everything it unpacks or creates (a frozen binary's files, the ephemeral data dir) can be
-    seen to be gone after it stops."""
+    """One `serve --port 0 --ready-file` process (`--ephemeral` unless told) with a private
+    TMPDIR, so that everything it unpacks or creates (a frozen binary's files, the ephemeral data
+    dir) can be seen to be gone after it stops."""
 
-    def __init__(self, root: Path, *args: str) -> None:
+    def __init__(
+        self, root: Path, *args: str, command: list[str] | None = None, ephemeral: bool = True
+    ) -> None:
         self.tmp = root / "tmp"
-        self.tmp.mkdir()
+        self.tmp.mkdir(parents=True)
         self.ready_file = root / "ready"
         self.log = root / "output.log"
         self.started = time.monotonic()
         with self.log.open("w") as log:
-            serve = ["serve", "--port", "0", "--ephemeral", "--ready-file", str(self.ready_file)]
+            serve = ["serve", "--port", "0", "--ready-file", str(self.ready_file)]
             self.process = subprocess.Popen(
-                [*appliance_command(), *serve, *args],
+                [*(command or appliance_command()), *serve, *(["--ephemeral"] * ephemeral), *args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=clean_env({"TMPDIR": str(self.tmp)}),
@@ -163,3 +165,26 @@ def test_serve_upload_generate_download_and_stop_leaving_nothing(
     assert appliance.stop() == 0, appliance.output()
     assert [pid for pid in processes if alive(pid)] == []
     assert list(appliance.tmp.iterdir()) == [], "left behind in TMPDIR"
+
+
+def test_a_data_dir_moves_between_this_command_and_the_package(tmp_path: Path) -> None:
+    """What one wrote, the other serves: same layout, same database, same storage."""
+    data_dir = tmp_path / "data"
+    blob = tmp_path / "weights.bin"
+    blob.write_bytes(os.urandom(300_000))
+    writer = Appliance(tmp_path / "writer", "--data-dir", str(data_dir), ephemeral=False)
+    with OjinClient(writer.url, DEV_KEY) as client:
+        asset = client.upload_file(blob, "weight")
+        config = client.create_model_config("moved", "ojin/oris-1.0/standard", {})
+    assert writer.stop() == 0, writer.output()
+
+    package = [sys.executable, "-m", "ojin_local"]
+    reader = Appliance(
+        tmp_path / "reader", "--data-dir", str(data_dir), command=package, ephemeral=False
+    )
+    with OjinClient(reader.url, DEV_KEY) as client:
+        assert client.get_model_config(config["model_config_id"])["title"] == "moved"
+        copy = tmp_path / "copy.bin"
+        client.download_asset(asset["asset_id"], copy)
+        assert copy.read_bytes() == blob.read_bytes()
+    assert reader.stop() == 0, reader.output()
