@@ -15,12 +15,6 @@ import pytest
 from tests.conftest import Api, clean_env, ojin_local_command, run_cli, wait_until
 
 
-def test_version() -> None:
-    result = run_cli("--version")
-    assert result.returncode == 0
-    assert result.stdout.strip() == "ojin-local 0.1.0"
-
-
 def test_config_show_prints_defaults_with_the_data_dir_resolved(tmp_path: Path) -> None:
     result = run_cli("config", "show", "--data-dir", str(tmp_path / "d"))
     assert result.returncode == 0, result.stderr
