@@ -33,7 +33,7 @@ def run(
     app = create_app(services)
 
     @app.after_server_start
-    async def take_signals(app: Sanic) -> None:
+    async def ready(app: Sanic) -> None:
         loop = asyncio.get_running_loop()
         stopping = False
 
@@ -50,9 +50,6 @@ def run(
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, on_signal)
-
-    @app.after_server_start
-    async def ready(app: Sanic) -> None:
         announce(services.config, services.keys.dev_key_active())
         threading.Thread(target=services.schemas.warm_up, name="warm-up", daemon=True).start()
 

@@ -59,14 +59,13 @@ class KeyRing:
         """The principal an X-API-Key value stands for, or None if it stands for nobody. A
         header that is not UTF-8 (Sanic keeps its bytes as surrogates) stands for nobody."""
         try:
-            raw = key.encode()
+            digest = hash_key(key)
         except UnicodeEncodeError:
             return None
-        digest = hashlib.sha256(raw).hexdigest()
         principal = self._configured.get(digest)
         if principal is not None:
             return principal
-        if secrets.compare_digest(raw, DEV_KEY.encode()):
+        if secrets.compare_digest(key.encode(), DEV_KEY.encode()):
             return DEV_PRINCIPAL if self.dev_key_active() else None
         row = _execute(_ACTIVE_KEY_BY_HASH, digest).fetchone()
         return Principal(row[0], row[1], bool(row[2])) if row else None
