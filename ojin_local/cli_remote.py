@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ojin_local.domain.common import CATEGORIES, JOB_STATUSES
+
 if TYPE_CHECKING:  # imported when a command runs: `serve` need not load httpx
     from ojin_local.client import OjinClient
 
 DEFAULT_URL = "http://127.0.0.1:8080/v1"
-CATEGORIES = ("image", "video", "audio", "weight")
 
 
 def remote_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -262,7 +263,7 @@ def jobs_show(client: OjinClient, job_id: str) -> None:
 
 
 @jobs.command("list")
-@click.option("--status", type=click.Choice(["queued", "running", "succeeded", "failed"]))
+@click.option("--status", type=click.Choice(JOB_STATUSES))
 @paged
 @connected
 def jobs_list(client: OjinClient, as_json: bool, status: str | None, **page: Any) -> None:

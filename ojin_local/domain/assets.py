@@ -33,7 +33,6 @@ from ojin_local.spec import SchemaValidator
 from ojin_local.storage import Storage, StoredObject, multipart_etag
 from ojin_local.storage.rules import check_part_order
 
-CATEGORIES = ("image", "video", "audio", "weight")
 KEY_PREFIX = "assets/"
 
 ASSET_FIELDS = (

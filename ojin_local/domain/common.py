@@ -9,6 +9,10 @@ from typing import Any
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# The asset categories and job statuses the API knows; here, where the CLI can read them
+# without loading the database layer.
+CATEGORIES = ("image", "video", "audio", "weight")
+JOB_STATUSES = ("queued", "running", "succeeded", "failed")
 # Offsets are 64-bit, as SQLite's integers and JSON encoders' are; beyond that is a 400.
 MAX_OFFSET = 2**63 - 1
 

@@ -25,7 +25,6 @@ from ojin_local.errors import JobFailure, NotFound, S3Error
 
 log = logging.getLogger("ojin_local.jobs")
 
-STATUSES = ("queued", "running", "succeeded", "failed")
 JOB_FIELDS = (
     "job_id",
     "type",

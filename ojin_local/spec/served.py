@@ -302,7 +302,7 @@ def local_routes(spec: dict[str, Any], public_url: str) -> None:
 
 
 def asset_rules(spec: dict[str, Any]) -> None:
-    from ojin_local.domain.assets import CATEGORIES
+    from ojin_local.domain.common import CATEGORIES
 
     schemas = spec["components"]["schemas"]
     name = {
@@ -343,8 +343,8 @@ def asset_rules(spec: dict[str, Any]) -> None:
 def job_routes(spec: dict[str, Any]) -> None:
     """The job object the generator's description names ("the `result.asset_id` field in the job
     object") but the seed does not define, and the routes to read it."""
+    from ojin_local.domain.common import JOB_STATUSES
     from ojin_local.domain.idle_video import IDLE_VIDEO
-    from ojin_local.domain.jobs import STATUSES
 
     why = "Local route: the seed names job objects but defines no route to read them."
     stamp = {"type": "string", "format": "date-time", "nullable": True}
@@ -354,7 +354,7 @@ def job_routes(spec: dict[str, Any]) -> None:
         "properties": {
             "job_id": {"type": "string", "format": "uuid"},
             "type": {"type": "string", "enum": [IDLE_VIDEO]},
-            "status": {"type": "string", "enum": list(STATUSES)},
+            "status": {"type": "string", "enum": list(JOB_STATUSES)},
             "parameters": {"type": "object", "additionalProperties": True},
             "result": {
                 "type": "object",
@@ -408,7 +408,7 @@ def job_routes(spec: dict[str, Any]) -> None:
                 {
                     "name": "status",
                     "in": "query",
-                    "schema": {"type": "string", "enum": list(STATUSES)},
+                    "schema": {"type": "string", "enum": list(JOB_STATUSES)},
                 },
                 {"name": "type", "in": "query", "schema": {"type": "string", "enum": [IDLE_VIDEO]}},
                 {"$ref": "#/components/parameters/LimitQueryParameter"},

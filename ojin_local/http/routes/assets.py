@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
-from ojin_local.domain.assets import CATEGORIES
+from ojin_local.domain.common import CATEGORIES
 from ojin_local.http.context import principal, services
 from ojin_local.http.endpoint import endpoint
 from ojin_local.http.params import Query, json_body

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
+from ojin_local.domain.common import JOB_STATUSES
 from ojin_local.domain.idle_video import IDLE_VIDEO
-from ojin_local.domain.jobs import STATUSES
 from ojin_local.http.context import principal, services
 from ojin_local.http.endpoint import endpoint
 from ojin_local.http.params import Query, json_body
@@ -28,7 +28,7 @@ async def generate_idle_video(request: Request) -> HTTPResponse:
 async def list_jobs(request: Request) -> HTTPResponse:
     query = Query(request)
     page = query.page()
-    status = query.choice("status", STATUSES, None)
+    status = query.choice("status", JOB_STATUSES, None)
     job_type = query.choice("type", JOB_TYPES, None)
     query.check()
     result = services(request).jobs.list(
