@@ -28,7 +28,6 @@ BLUEPRINTS = (
     admin.bp,
     health.bp,
     docs.bp,
-    storage.bp,
 )
 
 
@@ -45,5 +44,7 @@ def create_app(services: Services, name: str = "ojin_local") -> Sanic:
     app.ctx.services = services
     for blueprint in BLUEPRINTS:
         app.blueprint(blueprint)
+    if services.storage.object_server is not None:  # the filesystem backend's URLs lead here
+        app.blueprint(storage.bp)
     errors.register(app)
     return app

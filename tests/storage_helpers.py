@@ -1,5 +1,5 @@
-"""Helpers for the storage route tests: uploads and URLs, S3's XML errors, independent ETags,
-raw HTTP, peak memory."""
+"""Helpers for the storage tests, for any backend: uploads and URLs, S3's XML errors, independent
+ETags, raw HTTP, peak memory."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from ojin_local.storage.filesystem import FilesystemStorage
+from ojin_local.storage import Storage
 
 MIB = 1024 * 1024
 
@@ -30,24 +30,25 @@ def md5_etag(data: bytes) -> str:
 
 
 def multipart_etag(*parts: bytes) -> str:
+    """S3's ETag for an object of `parts`, from their bytes (the oracle for both backends)."""
     digests = b"".join(hashlib.md5(part).digest() for part in parts)
     return f'"{hashlib.md5(digests).hexdigest()}-{len(parts)}"'
 
 
-def new_upload(storage: FilesystemStorage) -> tuple[str, str]:
+def new_upload(storage: Storage) -> tuple[str, str]:
     """A new upload of a fresh key: (key, upload id)."""
     key = f"assets/org_test/{uuid.uuid4()}"
     return key, storage.create_multipart_upload(key, "video/mp4")
 
 
 def put(
-    http: httpx.Client, storage: FilesystemStorage, key: str, upload: str, number: int, data: bytes
+    http: httpx.Client, storage: Storage, key: str, upload: str, number: int, data: bytes
 ) -> httpx.Response:
     return http.put(storage.presign_upload_part(key, upload, number, 300), content=data)
 
 
 def stored_object(
-    storage: FilesystemStorage, http: httpx.Client, *parts: bytes, content_type: str = "video/mp4"
+    storage: Storage, http: httpx.Client, *parts: bytes, content_type: str = "video/mp4"
 ) -> str:
     """A multipart object made of `parts`; returns its key."""
     key = f"assets/org_test/{uuid.uuid4()}"
@@ -84,7 +85,7 @@ def flipped_signature(url: str) -> str:
 
 
 def upload_parts(
-    storage: FilesystemStorage, http: httpx.Client, *parts: bytes, first: int = 1
+    storage: Storage, http: httpx.Client, *parts: bytes, first: int = 1
 ) -> tuple[str, str, list[str]]:
     """An upload with `parts` PUT over HTTP, numbered from `first`: its key, id and ETags."""
     key, upload = new_upload(storage)

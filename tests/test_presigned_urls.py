@@ -225,6 +225,21 @@ def s3_clients(s3_server: Server, contract) -> Iterator[tuple[Api, Api]]:
         yield alice, bob
 
 
+def test_with_s3_this_server_has_no_storage_routes(s3_clients, server) -> None:
+    """The S3 backend's URLs lead to the bucket; a URL of the filesystem backend's form, even
+    one signed by a filesystem server, finds no route here: the unknown-route 404."""
+    alice, _ = s3_clients
+    filesystem = Api(server.url, alice.contract, ALICE_KEY)
+    signed = sign(filesystem, filesystem.start_upload("a.png"))
+    path_and_query = signed.removeprefix(server.url)
+    for method in ("PUT", "GET", "OPTIONS"):
+        response = alice.request(method, path_and_query, content=b"x" if method == "PUT" else None)
+        assert response.status_code == 404, (method, response.text)
+        assert response.json()["code"] == "RESOURCE_NOT_FOUND"
+    assert httpx.head(alice.base_url.join(path_and_query)).status_code == 404  # no body to check
+    filesystem.close()
+
+
 def test_s3_urls_are_signed_over_everything_that_names_the_target(s3_clients) -> None:
     alice, bob = s3_clients
     mine, theirs = alice.start_upload("a.png"), bob.start_upload("a.png")

@@ -1,6 +1,7 @@
 """The S3 backend against an in-process moto server, through pre-signed URLs as clients use them.
 
-moto skips S3's completion rules, so these tests prove that `S3Storage` enforces them itself.
+moto skips S3's completion rules, so the storage contract (run here as for the filesystem
+backend) proves that `S3Storage` enforces them itself.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import hashlib
 import io
 import os
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
 import boto3
@@ -24,6 +25,8 @@ from ojin_local.storage import MIN_PART_BYTES
 from ojin_local.storage.s3 import S3Storage, _translated
 from ojin_local.storage.signing import content_disposition
 from tests.moto_server import MotoServer
+from tests.storage_contract import StorageContract
+from tests.storage_helpers import multipart_etag
 
 PREFIX = "tenant-a"
 CREDENTIALS = {"access_key_id": "testing", "secret_access_key": "testing"}
@@ -44,6 +47,12 @@ def make_config(moto: MotoServer, **overrides) -> S3Config:
 @pytest.fixture(scope="module")
 def storage(moto):
     return S3Storage(make_config(moto))
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +82,12 @@ def start_upload(storage: S3Storage, *parts: bytes) -> tuple[str, str, list[str]
     return key, upload_id, etags
 
 
-def expected_multipart_etag(*parts: bytes) -> str:
-    digests = b"".join(hashlib.md5(part).digest() for part in parts)
-    return f'"{hashlib.md5(digests).hexdigest()}-{len(parts)}"'
-
-
 def s3_error(excinfo: pytest.ExceptionInfo[S3Error]) -> tuple[str, int]:
     return excinfo.value.code, excinfo.value.status
+
+
+class TestS3Contract(StorageContract):
+    """The storage contract, with moto at the URLs' other end."""
 
 
 # --- the multipart flow -------------------------------------------------------------------------
@@ -99,7 +107,7 @@ def test_multipart_upload_through_presigned_urls(storage, raw):
     stored = storage.complete_multipart_upload(key, upload_id, unquoted)
 
     body = b"".join(parts)
-    assert stored.etag == expected_multipart_etag(*parts)
+    assert stored.etag == multipart_etag(*parts)
     assert (stored.key, stored.size, stored.content_type) == (key, len(body), "video/mp4")
     assert stored.last_modified.tzinfo is not None
     assert storage.head_object(key) == stored
@@ -119,54 +127,6 @@ def test_multipart_upload_through_presigned_urls(storage, raw):
     assert ranged.content == body[start : start + 4]
 
 
-@pytest.mark.parametrize(
-    ("parts", "code", "details"),
-    [
-        ([(2, 1), (1, 0)], "InvalidPartOrder", {}),
-        ([(1, 0), (1, 0)], "InvalidPartOrder", {}),
-        ([(1, 0), (3, 1)], "InvalidPart", {"PartNumber": "3"}),
-        ([(1, 1)], "InvalidPart", {"PartNumber": "1"}),
-        (
-            [(1, 0), (2, 1)],
-            "EntityTooSmall",
-            {"PartNumber": "1", "ProposedSize": "10", "MinSizeAllowed": str(MIN_PART_BYTES)},
-        ),
-    ],
-    ids=["descending", "duplicate", "unknown-part", "wrong-etag", "small-part"],
-)
-def test_completion_rules_are_enforced(storage, parts, code, details):
-    """moto would accept every one of these; S3 answers them with these codes."""
-    key, upload_id, etags = start_upload(storage, b"a" * 10, b"b" * 20)
-    listed = [(number, etags[etag_index]) for number, etag_index in parts]
-    with pytest.raises(S3Error) as excinfo:
-        storage.complete_multipart_upload(key, upload_id, listed)
-    assert s3_error(excinfo) == (code, 400)
-    assert details.items() <= excinfo.value.details.items()
-    # A refused completion leaves the upload as it was: the client can fix its list.
-    assert len(storage.list_parts(key, upload_id)) == 2
-    stored = storage.complete_multipart_upload(key, upload_id, [(2, etags[1])])
-    assert stored.etag == expected_multipart_etag(b"b" * 20)
-
-
-def test_unknown_upload_is_no_such_upload(storage):
-    key = "assets/never-started"
-    for attempt in (
-        lambda: storage.list_parts(key, "no-such-upload"),
-        lambda: storage.complete_multipart_upload(key, "no-such-upload", [(1, '"00"')]),
-    ):
-        with pytest.raises(S3Error) as excinfo:
-            attempt()
-        assert s3_error(excinfo) == ("NoSuchUpload", 404)
-
-
-def test_completing_twice_is_no_such_upload(storage):
-    key, upload_id, etags = start_upload(storage, b"only part")
-    storage.complete_multipart_upload(key, upload_id, [(1, etags[0])])
-    with pytest.raises(S3Error) as excinfo:
-        storage.complete_multipart_upload(key, upload_id, [(1, etags[0])])
-    assert s3_error(excinfo) == ("NoSuchUpload", 404)
-
-
 def test_upload_gone_between_listing_and_completing(storage, monkeypatch):
     """moto answers a bare 500 there; S3 answers NoSuchUpload, and so does the backend."""
     key, upload_id, etags = start_upload(storage, b"part")
@@ -182,46 +142,6 @@ def test_upload_gone_between_listing_and_completing(storage, monkeypatch):
     with pytest.raises(S3Error) as excinfo:
         storage.complete_multipart_upload(key, upload_id, [(1, etags[0])])
     assert s3_error(excinfo) == ("NoSuchUpload", 404)
-
-
-def test_list_uploads_and_abort(storage, raw):
-    key, upload_id, _ = start_upload(storage, b"part")
-    outside = raw.create_multipart_upload(Bucket=storage.bucket, Key="elsewhere/x")["UploadId"]
-    uploads = {upload: (k, initiated) for upload, k, initiated in storage.list_uploads()}
-    assert outside not in uploads
-    listed_key, initiated = uploads[upload_id]
-    assert listed_key == key
-    # moto reports a fixed 2010 date for every upload; S3 reports the real one.
-    assert initiated.utcoffset() == timedelta(0) and initiated < datetime.now(UTC)
-
-    storage.abort_multipart_upload(key, upload_id)
-    assert upload_id not in {upload for upload, _, _ in storage.list_uploads()}
-    storage.abort_multipart_upload(key, upload_id)  # already gone: not an error
-    with pytest.raises(S3Error) as excinfo:
-        storage.list_parts(key, upload_id)
-    assert s3_error(excinfo) == ("NoSuchUpload", 404)
-
-
-# --- whole objects ------------------------------------------------------------------------------
-
-
-def test_put_read_delete(storage, raw):
-    data = os.urandom(2 * 1024 * 1024 + 17)
-    stored = storage.put_object("seed/portrait.png", io.BytesIO(data), "image/png")
-    assert stored.etag == f'"{hashlib.md5(data).hexdigest()}"'
-    assert (stored.size, stored.content_type) == (len(data), "image/png")
-    raw.head_object(Bucket=storage.bucket, Key=f"{PREFIX}/seed/portrait.png")
-
-    chunks = list(storage.read_object("seed/portrait.png"))
-    assert b"".join(chunks) == data
-    assert [len(c) for c in chunks[:-1]] == [1024 * 1024] * (len(chunks) - 1)
-
-    storage.delete_object("seed/portrait.png")
-    storage.delete_object("seed/portrait.png")  # S3 answers 204 for a missing key too
-    assert storage.head_object("seed/portrait.png") is None
-    with pytest.raises(S3Error) as excinfo:
-        storage.read_object("seed/portrait.png")
-    assert s3_error(excinfo) == ("NoSuchKey", 404)
 
 
 # --- downloads as a file name -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
     from ojin_local.config import Config
+    from ojin_local.storage.object_server import ObjectServer
 
 MIN_PART_BYTES = 5 * 1024 * 1024  # every part but the last (S3: EntityTooSmall)
 MAX_PART_BYTES = 5 * 1024**3  # S3: EntityTooLarge
@@ -44,6 +45,9 @@ class Storage(ABC):
     """What the API needs from a place that keeps objects. Keys are chosen by the server."""
 
     backend: str
+    # What answers this backend's pre-signed URLs, if this server does (filesystem); the
+    # storage routes exist only then.
+    object_server: ObjectServer | None = None
 
     @abstractmethod
     def create_multipart_upload(self, key: str, content_type: str) -> str:

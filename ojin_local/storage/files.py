@@ -1,26 +1,27 @@
 """Crash-safe files for the filesystem backend.
 
 A file is published whole or not at all: written under a temporary "." name in the directory of
-its final name, fsynced, renamed into place, then the directory fsynced. Object and part files
-begin with a fixed header holding their metadata, written before that one rename, so metadata and
-bytes can never disagree whatever the moment of a crash.
+its final name, fsynced, renamed into place, then the directory fsynced. Data files (parts, and
+objects stored whole) begin with a fixed header holding their metadata, written before that one
+rename, so metadata and bytes can never disagree whatever the moment of a crash. A manifest (an
+object made of parts) is metadata only, of any length.
 """
 
 from __future__ import annotations
 
 import errno
-import io
 import json
 import os
 import secrets
 import struct
 from pathlib import Path
+from typing import Any
 
 HEADER_BYTES = 4096  # block-aligned, so the bytes of parts and objects start on a block
-_MAGIC = b"OJIN\x01"
+_DATA = b"OJIN\x01"  # a header, then the bytes
+_MANIFEST = b"OJIN\x02"  # metadata only
 _LENGTH = struct.Struct(">I")
-_COPY_STEP = 16 * 1024 * 1024
-_NO_COPY_FILE_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL}
+_PREFIX = len(_DATA) + _LENGTH.size
 
 
 class TempFile:
@@ -66,19 +67,32 @@ def write_file(path: Path, data: bytes) -> None:
 
 
 def encode_header(fields: dict[str, str]) -> bytes:
+    """A data file's header: magic, length, JSON, padded to HEADER_BYTES."""
     data = json.dumps(fields, separators=(",", ":")).encode()
-    header = _MAGIC + _LENGTH.pack(len(data)) + data
+    header = _DATA + _LENGTH.pack(len(data)) + data
     assert len(header) <= HEADER_BYTES, "header values are checked to fit"
     return header.ljust(HEADER_BYTES, b"\0")
 
 
-def read_header(file: io.FileIO) -> dict[str, str]:
-    header = os.pread(file.fileno(), HEADER_BYTES, 0)
-    if len(header) < HEADER_BYTES or not header.startswith(_MAGIC):
-        raise OSError(errno.EIO, f"{file.name} is not an ojin-local storage file")
-    (length,) = _LENGTH.unpack_from(header, len(_MAGIC))
-    start = len(_MAGIC) + _LENGTH.size
-    return json.loads(header[start : start + length])
+def encode_manifest(fields: dict[str, Any]) -> bytes:
+    data = json.dumps(fields, separators=(",", ":")).encode()
+    return _MANIFEST + _LENGTH.pack(len(data)) + data
+
+
+def read_meta(fd: int) -> tuple[dict[str, Any], bool]:
+    """A storage file's metadata, and whether the file is a manifest (else its bytes follow
+    the header). One 4 KiB read, unless a manifest is longer."""
+    head = os.pread(fd, HEADER_BYTES, 0)
+    magic = head[: len(_DATA)]
+    if len(head) < _PREFIX or magic not in (_DATA, _MANIFEST):
+        raise OSError(errno.EIO, "not an ojin-local storage file")
+    (length,) = _LENGTH.unpack_from(head, len(_DATA))
+    if _PREFIX + length > len(head):
+        head = os.pread(fd, _PREFIX + length, 0)
+    data = head[_PREFIX : _PREFIX + length]
+    if len(data) < length:
+        raise OSError(errno.EIO, "a storage file's metadata is cut short")
+    return json.loads(data), magic == _MANIFEST
 
 
 def write_at(fd: int, data: bytes | memoryview, offset: int) -> None:
@@ -87,31 +101,6 @@ def write_at(fd: int, data: bytes | memoryview, offset: int) -> None:
         written = os.pwrite(fd, view, offset)
         view = view[written:]
         offset += written
-
-
-def copy(source: int, src_offset: int, target: int, dst_offset: int, size: int) -> None:
-    """`size` bytes between two files, in the kernel where it can (copy_file_range; a reflink on
-    filesystems that have them), else through a buffer; writeback starts as it goes."""
-    done = 0
-    while done < size:
-        step = min(size - done, _COPY_STEP)
-        copied = _copy_step(source, src_offset + done, target, dst_offset + done, step)
-        if copied == 0:
-            raise OSError(errno.EIO, "the source file ended early")
-        done += copied
-        start_writeback(target, dst_offset + done)
-
-
-def _copy_step(source: int, src_offset: int, target: int, dst_offset: int, size: int) -> int:
-    if hasattr(os, "copy_file_range"):
-        try:
-            return os.copy_file_range(source, target, size, src_offset, dst_offset)
-        except OSError as exc:
-            if exc.errno not in _NO_COPY_FILE_RANGE:
-                raise
-    data = os.pread(source, size, src_offset)
-    write_at(target, data, dst_offset)
-    return len(data)
 
 
 def start_writeback(fd: int, end: int) -> None:

@@ -4,7 +4,8 @@ The backend's pre-signed URLs point here, so these answer as S3 does for the sam
 S3's headers, S3's XML errors, CORS for browsers (exposing `ETag`, which a browser needs to
 finalize an upload). They are registered with `route`, not `endpoint`, which can neither stream
 a request body nor expose more headers than its own; `route` wraps them in the same `begin` and
-`finish`.
+`finish`. The app registers them only when the backend has an object server (the filesystem
+backend; with S3 they do not exist and answer the unknown-route 404).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable
 from email.utils import format_datetime
 from urllib.parse import unquote
 
 from sanic import Blueprint, Request
+from sanic.exceptions import RequestCancelled
 from sanic.response import HTTPResponse
 
 from ojin_local.errors import S3Error
@@ -25,14 +28,17 @@ from ojin_local.http.context import services
 from ojin_local.http.endpoint import AUTH_NONE, EndpointSettings, begin, finish
 from ojin_local.http.errors import s3_error_response
 from ojin_local.storage import MAX_PART_BYTES
-from ojin_local.storage.filesystem import FilesystemStorage, ObjectReader, PartWriter
+from ojin_local.storage.bytestore import ObjectReader, PartWriter
+from ojin_local.storage.object_server import ObjectServer
 from ojin_local.storage.rules import check_part_number
 from ojin_local.storage.signing import URL_PREFIX, check_disposition, check_header_value
 
 bp = Blueprint("storage", url_prefix=URL_PREFIX)
 
 OBJECT = "/<key:path>"
-SEND_BYTES = 1024 * 1024  # per read and send; 4 MiB sent ~1.8 GB/s, not 1.3, but cost 35 MB RSS
+SEND_BYTES = 1024 * 1024  # per read and send where sendfile cannot be used
+SENDFILE_BYTES = 64 * 1024 * 1024  # at most per sendfile call (one thread hand-off)
+_NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}
 BATCH_BYTES = 1024 * 1024  # hashed and written at once; 1-4 MiB ran alike, 1 MiB uses least memory
 EMPTY_TYPE = "text/plain; charset=utf-8"  # Sanic would otherwise send "Content-Type: None"
 EXPOSED = "ETag, Content-Length, Content-Range, X-Request-Id"
@@ -87,13 +93,10 @@ def seal(request: Request, response: HTTPResponse) -> None:
     response.headers.update(CORS_HEADERS)
 
 
-def backend(request: Request) -> FilesystemStorage:
-    storage = services(request).storage
-    if not isinstance(storage, FilesystemStorage):
-        raise S3Error(
-            "NotImplemented", "This server keeps objects in S3; its URLs point there.", 501
-        )
-    return storage
+def object_server(request: Request) -> ObjectServer:
+    server = services(request).storage.object_server
+    assert server is not None, "the routes are registered only with an object server"
+    return server
 
 
 # Upload a part
@@ -103,15 +106,15 @@ def backend(request: Request) -> FilesystemStorage:
 async def put_part(request: Request, key: str) -> HTTPResponse:
     """Checks all it can before reading the body (a refused PUT never waits for its bytes),
     then streams the body to a temp file through `BodyPipe`, with bounded memory."""
-    storage = backend(request)
-    params = storage.signer.verify("PUT", key, request.get_query_args(keep_blank_values=True))
+    server = object_server(request)
+    params = server.verify("PUT", key, request.get_query_args(keep_blank_values=True))
     number = check_part_number(params.get("partNumber"))
     declared = request.headers.get("content-length", "0")
     if declared.isdecimal() and int(declared) > MAX_PART_BYTES:
         raise entity_too_large(int(declared))
     loop = asyncio.get_running_loop()
     upload_id = params.get("uploadId", "")
-    writer = await loop.run_in_executor(None, storage.open_part, key, upload_id, number)
+    writer = await loop.run_in_executor(None, server.open_part, key, upload_id, number)
     try:
         await receive(request, writer)
         part = await loop.run_in_executor(None, writer.commit)
@@ -193,10 +196,10 @@ def entity_too_large(size: int) -> S3Error:
 async def get_object(request: Request, key: str) -> HTTPResponse | None:
     """HEAD is verified as GET, as by S3-compatible servers (MinIO, Ceph); AWS itself signs the
     method, so there a GET URL answers HEAD with 403."""
-    storage = backend(request)
-    params = storage.signer.verify("GET", key, request.get_query_args(keep_blank_values=True))
+    server = object_server(request)
+    params = server.verify("GET", key, request.get_query_args(keep_blank_values=True))
     headers = download_headers(params)
-    reader = await asyncio.get_running_loop().run_in_executor(None, storage.open_object, key)
+    reader = await asyncio.get_running_loop().run_in_executor(None, server.open_object, key)
     try:
         return await answer(request, reader, headers)
     finally:
@@ -305,18 +308,69 @@ async def stream(
     start: int,
     length: int,
 ) -> None:
-    """Send `length` bytes from `start`, 1 MiB at a time, each read off the event loop."""
-    loop = asyncio.get_running_loop()
+    """Send `length` bytes from `start`: by sendfile where the connection allows it, by reads
+    (1 MiB at a time, each off the event loop) for whatever is left."""
     response = await request.respond(status=status, headers=headers)
     seal(request, response)
-    end = start + length
+    sent = await send_by_kernel(request, response, reader, start, length)
+    loop = asyncio.get_running_loop()
+    start, end = start + sent, start + length
     while start < end:
         chunk = await loop.run_in_executor(None, reader.read, start, min(SEND_BYTES, end - start))
-        if not chunk:
-            raise OSError(errno.EIO, f"{reader.stored.key} ended early")
         await response.send(chunk)
         start += len(chunk)
     await response.eof()
+
+
+async def send_by_kernel(
+    request: Request, response: HTTPResponse, reader: ObjectReader, start: int, length: int
+) -> int:
+    """Send what it can by sendfile straight to the connection's socket; returns how many bytes
+    went. The kernel copies from the page cache, the event loop only waits for the socket to
+    drain. Each call runs in a thread (a part not in the page cache blocks on the disk) on a
+    duplicate of the socket's descriptor, so the connection closing meanwhile cannot let it
+    write to a reused descriptor. Not possible (0 sent) over TLS, without a socket, while the
+    response head is still queued in the transport, or where the kernel refuses (EINVAL)."""
+    transport = request.transport
+    socket = transport.get_extra_info("socket")
+    if socket is None or transport.get_extra_info("sslcontext") or not hasattr(os, "sendfile"):
+        return 0
+    await response.send(b"")  # the head, through Sanic
+    if transport.get_write_buffer_size():
+        return 0
+    loop = asyncio.get_running_loop()
+    fd = os.dup(socket.fileno())
+    sent = 0
+    try:
+        while sent < length:
+            if transport.is_closing():
+                raise RequestCancelled  # as Sanic's own send does: the client went away
+            try:
+                done = await loop.run_in_executor(
+                    None, reader.send, fd, start + sent, min(SENDFILE_BYTES, length - sent)
+                )
+            except ConnectionError:
+                raise RequestCancelled from None
+            except OSError as exc:
+                if exc.errno in _NO_SENDFILE:
+                    break
+                raise
+            if done == 0:
+                await writable(loop, fd)
+            sent += done
+    finally:
+        os.close(fd)
+        request.stream.response_bytes_left -= sent  # bytes Sanic's framing did not see go
+    return sent
+
+
+async def writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    ready = loop.create_future()
+    loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        loop.remove_writer(fd)
 
 
 # CORS preflight
