@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ojin_local import spec
 from ojin_local.domain.common import CATEGORIES, JOB_STATUSES
 
 if TYPE_CHECKING:  # imported when a command runs: `serve` need not load httpx
     from ojin_local.client import OjinClient
 
 DEFAULT_URL = "http://127.0.0.1:8080/v1"
+TEMPLATE = spec.schema("IdleVideoGenerationRequest")["properties"]["reference_template"]
 
 
 def remote_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -231,7 +233,12 @@ def generate() -> None:
 
 @generate.command("idle-video")
 @click.argument("asset_id")
-@click.option("--template", type=click.Choice(["v1", "v2", "v3"]), default="v1", show_default=True)
+@click.option(
+    "--template",
+    type=click.Choice(TEMPLATE.get("enum", [])),
+    default=TEMPLATE.get("default"),
+    show_default=True,
+)
 @click.option("--wait", is_flag=True, help="Poll until the job ends; exit 1 if it failed.")
 @click.option("--timeout", type=float, default=300, show_default=True, help="Seconds, with --wait.")
 @connected

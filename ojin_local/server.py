@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from sanic import Sanic
 
-from ojin_local.app import create_app
+from ojin_local.app import create_app, warm_up
 from ojin_local.config import Config
 from ojin_local.services import Services
 
@@ -51,7 +51,7 @@ def run(
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, on_signal)
         announce(services.config, services.keys.dev_key_active())
-        threading.Thread(target=services.schemas.warm_up, name="warm-up", daemon=True).start()
+        threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 
     @app.after_server_stop
     async def close(app: Sanic) -> None:

@@ -16,6 +16,7 @@ from ojin_local.db import Database
 from ojin_local.domain.assets import Assets, reopen_interrupted_finalizes
 from ojin_local.domain.auth import KeyRing
 from ojin_local.domain.faults import FaultRules
+from ojin_local.domain.health import health_report
 from ojin_local.domain.idle_video import IdleVideos
 from ojin_local.domain.jobs import Jobs
 from ojin_local.domain.journal import RequestJournal
@@ -26,8 +27,6 @@ from ojin_local.domain.seed import load_demo_seed
 from ojin_local.domain.snapshot import export_snapshot, import_snapshot, read_snapshot
 from ojin_local.jobs.queue import HueyQueue, open_huey
 from ojin_local.jobs.runtime import JobRuntime
-from ojin_local.spec import SchemaValidator
-from ojin_local.spec.served import served_spec
 from ojin_local.storage import Storage, open_storage
 
 if TYPE_CHECKING:
@@ -47,8 +46,6 @@ class Services:
     jobs: Jobs
     idle_videos: IdleVideos
     job_runtime: JobRuntime
-    spec: dict[str, Any]
-    schemas: SchemaValidator
     faults: FaultRules = field(default_factory=FaultRules)
     journal: RequestJournal = field(default_factory=RequestJournal)
     consumer: EmbeddedConsumer | None = None
@@ -59,6 +56,10 @@ class Services:
 
         self.job_runtime.recover()
         self.consumer = start_embedded(self.queue.huey, self.config.jobs)
+
+    def health_report(self) -> dict[str, Any]:
+        """Blocking: see domain.health."""
+        return health_report(self.db, self.storage, self.queue, self.config.jobs, self.consumer)
 
     def reset(self) -> None:
         """Blocking: back to the seed state, with no fault rules and an empty journal."""
@@ -103,10 +104,8 @@ def open_services(config: Config) -> Services:
     template = config.organizations.template
     storage = open_storage(config)
     load_demo_seed(db, storage, variants, template)
-    spec = served_spec(config.server.public_url)
-    schemas = SchemaValidator(spec)
     db.write_sync(reopen_interrupted_finalizes)
-    assets = Assets(db, storage, template, schemas, config.storage.presign_expires_seconds)
+    assets = Assets(db, storage, template, config.storage.presign_expires_seconds)
     queue = HueyQueue(open_huey(config))
     jobs = Jobs(db, queue)
     return Services(
@@ -114,13 +113,11 @@ def open_services(config: Config) -> Services:
         db=db,
         keys=KeyRing(config.api_keys),
         variants=variants,
-        model_configs=ModelConfigs(db, variants, template, schemas),
+        model_configs=ModelConfigs(db, variants, template),
         storage=storage,
         assets=assets,
         queue=queue,
         jobs=jobs,
-        idle_videos=IdleVideos(jobs, assets, schemas, config.jobs.idle_video_delay_seconds),
+        idle_videos=IdleVideos(jobs, assets, config.jobs.idle_video_delay_seconds),
         job_runtime=JobRuntime(config, queue, db, storage),
-        spec=spec,
-        schemas=schemas,
     )

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from ojin_local.spec import SchemaValidator, seed_spec
-from ojin_local.spec.served import served_spec
+from ojin_local.spec import seed_spec, served_spec
+from ojin_local.spec.validation import SchemaValidator
 
 API_PREFIX = "/v1"
 
@@ -51,7 +51,7 @@ def _operations(spec: dict[str, Any], prefix: str) -> list[Operation]:
 class Contract:
     def __init__(self) -> None:
         self.seed = seed_spec()
-        self.served = served_spec("http://ojin-local.test")
+        self.served = served_spec()
         self._seed_ops = _operations(self.seed, API_PREFIX)
         self._served_ops = _operations(self.served, API_PREFIX)
         self._seed_validator = SchemaValidator(self.seed, responses=True)
@@ -68,7 +68,7 @@ class Contract:
             (self._seed_ops, self._seed_validator),
             (self._served_ops, self._served_validator),
         ):
-            schema = self._schema(operations, method, path, status)
+            schema = self._schema(operations, validator.spec, method, path, status)
             if schema is not None:
                 self._validate(validator, schema, body, f"{method} {path} -> {status}")
                 return
@@ -78,23 +78,19 @@ class Contract:
             return
         raise ContractViolation(f"{method} {path} answered {status}, which no spec documents")
 
+    @staticmethod
     def _schema(
-        self, operations: list[Operation], method: str, path: str, status: str
+        operations: list[Operation], spec: dict[str, Any], method: str, path: str, status: str
     ) -> dict[str, Any] | None:
         for operation in operations:
             if operation.method == method and operation.pattern.match(path):
                 response = operation.spec["responses"].get(status)
                 if response is None:
                     return None
-                response = self._resolve(response)
+                if "$ref" in response:
+                    response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
                 return response.get("content", {}).get("application/json", {}).get("schema")
         return None
-
-    def _resolve(self, response: dict[str, Any]) -> dict[str, Any]:
-        if "$ref" in response:
-            name = response["$ref"].rsplit("/", 1)[-1]
-            return self.seed["components"]["responses"][name]
-        return response
 
     def _validate(self, validator: SchemaValidator, schema: dict, body: Any, what: str) -> None:
         errors = validator.errors(schema, body)

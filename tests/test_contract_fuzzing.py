@@ -28,18 +28,29 @@ from typing import Any
 import pytest
 import tomli_w
 
-from ojin_local.spec import served
-from tests.conftest import ALICE_KEY, BOB_KEY, TEST_CONFIG, Server, clean_env, configured_server
+from ojin_local import spec as contract
+from tests.conftest import (
+    ADMIN_KEY,
+    ALICE_KEY,
+    BOB_KEY,
+    TEST_CONFIG,
+    Server,
+    clean_env,
+    configured_server,
+)
 from tests.target import Target, remote_target
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(900)]
 
-SEED_SPEC = Path(served.__file__).parent / "ojin-rest-v1.json"
+SEED_SPEC = Path(contract.__file__).parent / contract.SEED_FILENAME
 
 # Test controls, not the contract: fuzzing them would wipe (reset), replace (state) or break
 # (faults) the very server under test, and they need an admin key. The reference routes are the
 # same kind of admin-only control, standing in for agent configurations the API does not have.
-TEST_CONTROLS = r"^/_ojin/(reset|state|faults|requests|model-configs/)"
+# Left out of every run: what would wipe or sabotage the run itself (reset, fault rules; the
+# state import, by operation id), and what the admin run below covers with an admin key.
+TEST_CONTROLS = r"^/_ojin/(reset|faults)"
+ADMIN_ROUTES = r"^/_ojin/(requests|model-configs/)"
 
 
 # Every check Schemathesis 4 has, each switched on by name: some are off unless named.
@@ -183,7 +194,7 @@ def write_config(path: Path, settings: dict[str, Any], notes: Sequence[str] = ()
 
 def without_local_routes(spec: dict[str, Any]) -> dict[str, Any]:
     """The served spec as the real service can answer it: no local routes, no links to them."""
-    spec["paths"] = {path: item for path, item in spec["paths"].items() if served.LOCAL not in item}
+    spec["paths"] = {path: item for path, item in spec["paths"].items() if contract.LOCAL not in item}
     kept = {
         operation["operationId"]
         for item in spec["paths"].values()
@@ -254,7 +265,7 @@ def test_served_spec_holds_under_every_check(
         location, base = f"{fuzz_target.root}/openapi.json", []
     else:
         # The real service serves no /openapi.json and has none of the local routes.
-        spec = without_local_routes(served.served_spec(fuzz_target.root))
+        spec = without_local_routes(contract.served_spec())
         (tmp_path / "served.json").write_text(json.dumps(spec))
         location, base = str(tmp_path / "served.json"), ["--url", fuzz_target.api_url]
     run = schemathesis(
@@ -265,9 +276,38 @@ def test_served_spec_holds_under_every_check(
         "--max-examples", str(examples),
         "--seed", str(seed),
         "--exclude-path-regex", TEST_CONTROLS,
+        "--exclude-path-regex", ADMIN_ROUTES,
+        "--exclude-operation-id", "ojinImportState",
         "--workers", "2",
     )  # fmt: skip
     run.assert_green("the served spec", seed)
+
+
+def test_admin_routes_hold_under_every_check(
+    fuzz_target: Target, seed: int, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The request journal and the reference routes, with an admin key (the scheme their
+    `security` names), under every check."""
+    if fuzz_target.server is None:
+        pytest.skip("the real service has no admin routes")
+    examples = request.config.getoption("--fuzz-examples")
+    config = write_config(
+        tmp_path / "schemathesis.toml",
+        {
+            "auth": {"openapi": {"OjinAdminKey": {"api_key": ADMIN_KEY}}},
+            "checks": {name: {"enabled": True} for name in CHECKS},
+        },
+    )
+    run = schemathesis(
+        config,
+        f"{fuzz_target.root}/openapi.json",
+        "--phases", "examples,coverage,fuzzing",
+        "--max-examples", str(examples),
+        "--seed", str(seed),
+        "--include-path-regex", ADMIN_ROUTES,
+        "--workers", "2",
+    )  # fmt: skip
+    run.assert_green("the admin routes", seed)
 
 
 def test_seed_spec_bodies_hold_and_nothing_errs(

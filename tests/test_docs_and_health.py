@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Api, Server
 
 SEED = json.loads(
@@ -15,15 +17,16 @@ SEED = json.loads(
 
 def test_bundled_seed_is_the_shared_spec_unchanged() -> None:
     shared = Path(__file__).parent.parent.parent / "shared" / "openapi" / "ojin-rest-v1.json"
-    if shared.exists():
-        assert json.loads(shared.read_text()) == SEED
+    if not shared.exists():
+        pytest.skip(f"no shared spec at {shared} to compare the bundled copy with")
+    assert json.loads(shared.read_text()) == SEED
 
 
 def test_served_spec_has_every_seed_operation_and_marked_local_additions(
     anonymous: Api, server: Server
 ) -> None:
     served = anonymous.get("/openapi.json").json()
-    assert served["servers"][0]["url"] == f"{server.url}/v1"
+    assert served["servers"][0]["url"] == "/v1"
     for path, item in SEED["paths"].items():
         for method, operation in item.items():
             assert served["paths"][path][method]["operationId"] == operation["operationId"]
@@ -39,7 +42,7 @@ def test_served_spec_has_every_seed_operation_and_marked_local_additions(
     for local in ("/_ojin/health", "/_ojin/model-configs/{model_config_id}/references"):
         assert "x-ojin-local" in served["paths"][local]
         assert served["paths"][local]["servers"] == [
-            {"url": server.url, "description": "Local routes live outside /v1."}
+            {"url": "/", "description": "Local routes live outside /v1."}
         ]
 
 

@@ -27,8 +27,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import pytest
 
-from ojin_local.spec import seed_spec
-from ojin_local.spec.served import served_spec
+from ojin_local.spec import seed_spec, served_spec
 from tests.conftest import ALICE_KEY, Api, Server
 from tests.contract import Contract
 from tests.storage_helpers import md5_etag
@@ -36,7 +35,7 @@ from tests.target import Target
 
 pytestmark = pytest.mark.hostile
 
-SPEC = served_spec("http://ojin-local.test")
+SPEC = served_spec()
 GENERATE = "/v1/assets/generate/ojin/oris-1.0-idle-video-generator"
 
 

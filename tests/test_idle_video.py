@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from ojin_local import spec
 from ojin_local.media.idle_video import (
     TEMPLATES,
     InvalidSourceImage,
@@ -88,6 +89,10 @@ def test_png_jpeg_and_webp_become_looping_faststart_h264(image_format: str, mode
     assert (stream.width, stream.height) == (128, 102)  # 200x160 scaled to 128, made even
     assert len(frames) == 50
     assert max(difference(frame, frames[0]) for frame in frames) > 1.0  # it moves
+
+
+def test_every_template_the_spec_offers_has_a_motion() -> None:
+    assert TEMPLATES == spec.enum("IdleVideoGenerationRequest", "reference_template")
 
 
 @pytest.mark.parametrize("template", TEMPLATES)

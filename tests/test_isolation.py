@@ -29,8 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ojin_local.spec import seed_spec
-from ojin_local.spec.served import served_spec
+from ojin_local.spec import seed_spec, served_spec
 from tests.conftest import Api, wait_until
 from tests.contract import Contract
 from tests.target import Target
@@ -380,12 +379,17 @@ PUBLIC = {
     "ojinStorageGetObject": "a pre-signed URL is the credential: test_presigned_urls.py",
     "ojinStorageHeadObject": "a pre-signed URL is the credential: test_presigned_urls.py",
     "ojinStoragePreflight": "CORS preflight, no credential: test_storage_http.py",
+    "ojinPublicModelConfigPreflight": "CORS preflight, no credential: test_model_configs.py",
+    "ojinPublicAssetPreflight": "CORS preflight, no credential: test_assets.py",
+    "ojinDocs": "no key, the docs page: test_docs_and_health.py",
+    "ojinDocsAsset": "no key, the docs page's files: test_docs_and_health.py",
+    "ojinIndex": "no key, a redirect to the docs: test_docs_and_health.py",
 }
 
 
 def operations_by_security() -> tuple[set[str], set[str]]:
     """(operations that take a key, operations that take none) in the served spec."""
-    spec = served_spec("http://ojin-local.test")
+    spec = served_spec()
     keyed_ops, public_ops = set(), set()
     for item in spec["paths"].values():
         for operation in item.values():

@@ -82,6 +82,7 @@ def test_an_uploaded_png_becomes_a_playable_idle_video(alice: Api) -> None:
     job = wait_for_job(alice, job_id)
     assert job["error"] is None and job["attempts"] == 1
     assert job["started_at"] and job["finished_at"]
+    assert uuid.UUID(job["result"]["asset_id"]).version == 4  # as every id of the API
     asset, mp4 = video_of(alice, job)
     assert asset["category"] == "video"
     assert asset["content_type"] == "video/mp4"

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from peewee import fn
 
+from ojin_local import spec
 from ojin_local.db import Database
 from ojin_local.db.models import Asset, UploadSession
 from ojin_local.domain.auth import Principal
@@ -29,25 +30,14 @@ from ojin_local.errors import (
     ValidationError,
     field_error,
 )
-from ojin_local.spec import SchemaValidator
 from ojin_local.storage import Storage, StoredObject, multipart_etag
 from ojin_local.storage.rules import check_part_order
 
 KEY_PREFIX = "assets/"
 
-ASSET_FIELDS = (
-    "asset_id",
-    "organization_id",
-    "created_by",
-    "name",
-    "category",
-    "content_type",
-    "size_bytes",
-    "etag",
-    "created_at",
-    "updated_at",
-)
-PUBLIC_FIELDS = tuple(f for f in ASSET_FIELDS if f not in ("organization_id", "created_by"))
+ASSET_FIELDS = spec.fields("Asset")
+PUBLIC_FIELDS = tuple(name for name in spec.fields("PublicAsset") if name != "asset_url")
+"""The public form's fields kept from the record; `asset_url` is signed for each answer."""
 
 T = TypeVar("T")
 
@@ -58,19 +48,16 @@ class Assets:
         db: Database,
         storage: Storage,
         template_organization: str,
-        schemas: SchemaValidator,
         presign_expires_seconds: int,
     ) -> None:
         self.db = db
         self.storage = storage
         self.template_organization = template_organization
-        self.schemas = schemas
         self.presign_expires = presign_expires_seconds
 
     # Upload
 
-    async def initiate_upload(self, principal: Principal, body: Any) -> dict[str, Any]:
-        data = self._parse(body, "AssetInitiateUploadRequest")
+    async def initiate_upload(self, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
         name, category = data["name"], data["category"]
         content_type = data.get("content_type") or guess_content_type(name)
         asset_id = new_id()
@@ -92,8 +79,7 @@ class Assets:
         await self.db.write(lambda: UploadSession.insert(session).execute())
         return {"asset_id": asset_id, "upload_id": upload_id, "s3_key": key}
 
-    async def sign_part(self, principal: Principal, body: Any) -> dict[str, Any]:
-        data = self._parse(body, "AssetSignPartRequest")
+    async def sign_part(self, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
         session = self._open_session(principal, data["asset_id"], data["upload_id"])
         if "s3_key" in data and data["s3_key"] != session["storage_key"]:
             raise ValidationError(
@@ -109,8 +95,7 @@ class Assets:
         )
         return {"upload_url": url, "part_number": data["part_number"]}
 
-    async def finalize(self, principal: Principal, body: Any) -> dict[str, Any]:
-        data = self._parse(body, "AssetFinalizationRequest")
+    async def finalize(self, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
         session = await self.db.write(self._claim, principal, data)
         try:
             stored = await self._complete(session, data)
@@ -264,17 +249,11 @@ class Assets:
 
     # Rules
 
-    def _parse(self, body: Any, schema: str) -> dict[str, Any]:
-        errors = self.schemas.component_errors(schema, body)
-        if errors:
-            raise ValidationError("The request body is not valid.", errors)
-        return body
-
     def _find(self, asset_id: str, *organizations: str) -> dict[str, Any]:
         query = Asset.select().where(Asset.asset_id == asset_id)
         if organizations:
             query = query.where(Asset.organization_id.in_(organizations))
-        row = query.dicts().first() if is_uuid(asset_id) else None
+        row = query.dicts().first()
         if row is None:
             raise NotFound(f"Asset {asset_id} was not found.", {"asset_id": asset_id})
         return row

@@ -7,14 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
-# The asset categories and job statuses the API knows; here, where the CLI can read them
-# without loading the database layer.
-CATEGORIES = ("image", "video", "audio", "weight")
-JOB_STATUSES = ("queued", "running", "succeeded", "failed")
-# Offsets are 64-bit, as SQLite's integers and JSON encoders' are; beyond that is a 400.
-MAX_OFFSET = 2**63 - 1
+from ojin_local import spec
+
+# The asset categories and job statuses the API knows, as the served spec lists them; here,
+# where the CLI can read them without loading the database layer.
+CATEGORIES = spec.enum("AssetInitiateUploadRequest", "category")
+JOB_STATUSES = spec.enum("OjinJobStatus")
 
 
 def new_id() -> str:
@@ -36,8 +34,8 @@ def is_uuid(value: str) -> bool:
 
 @dataclass(frozen=True)
 class PageRequest:
-    limit: int = DEFAULT_LIMIT
-    offset: int = 0
+    limit: int
+    offset: int
 
 
 @dataclass(frozen=True)

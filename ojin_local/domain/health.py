@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import peewee as pw
 
 from ojin_local import __version__
+from ojin_local.config import JobsConfig
+from ojin_local.db import Database
+from ojin_local.domain.jobs import Queue
+from ojin_local.storage import Storage
 
-if TYPE_CHECKING:
-    from ojin_local.services import Services
+
+class Consumer(Protocol):
+    @property
+    def running(self) -> bool: ...
 
 
-def health_report(services: Services) -> dict[str, Any]:
-    """Blocking (the S3 backend asks S3): call it off the event loop."""
+def health_report(
+    db: Database, storage: Storage, queue: Queue, jobs: JobsConfig, consumer: Consumer | None
+) -> dict[str, Any]:
+    """Blocking (the S3 backend asks S3): call it off the event loop. `consumer` is None when
+    this process runs no jobs."""
     components = {
-        "database": _database(services),
-        "storage": _storage(services),
-        "jobs": _jobs(services),
+        "database": _database(db),
+        "storage": _storage(storage),
+        "jobs": _jobs(queue, jobs, consumer),
     }
     degraded = any(part["status"] == "error" for part in components.values())
     return {"status": "degraded" if degraded else "ok", "version": __version__, **components}
 
 
-def _database(services: Services) -> dict[str, Any]:
-    db = services.db
+def _database(db: Database) -> dict[str, Any]:
     try:
         version = db.schema_version
     except pw.DatabaseError as exc:
@@ -32,22 +40,20 @@ def _database(services: Services) -> dict[str, Any]:
     return {"status": "ok", "path": str(db.path), "schema_version": version}
 
 
-def _storage(services: Services) -> dict[str, Any]:
+def _storage(storage: Storage) -> dict[str, Any]:
     try:
-        report = services.storage.health()
+        report = storage.health()
     except Exception as exc:  # a health check reports failures, it does not raise them
         report = {"status": "error", "detail": str(exc)}
-    return {"backend": services.storage.backend, **report}
+    return {"backend": storage.backend, **report}
 
 
-def _jobs(services: Services) -> dict[str, Any]:
-    jobs = services.config.jobs
+def _jobs(queue: Queue, jobs: JobsConfig, consumer: Consumer | None) -> dict[str, Any]:
     report: dict[str, Any] = {"queue": jobs.queue}
     try:
-        report["queue_depth"] = services.queue.depth()
+        report["queue_depth"] = queue.depth()
     except Exception as exc:
         return {"status": "error", **report, "detail": f"the queue cannot be read: {exc}"}
-    consumer = services.consumer
     if consumer is None:
         return {
             "status": "disabled",

@@ -9,22 +9,22 @@ died after storing the video) finds its video instead of making a second one.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import uuid
 from pathlib import PurePath
 from typing import Any
 
+from ojin_local import spec
 from ojin_local.db import Database
 from ojin_local.db.models import Asset
 from ojin_local.domain.assets import Assets, record_asset, storage_key
 from ojin_local.domain.auth import Principal
 from ojin_local.domain.jobs import Jobs
 from ojin_local.errors import JobFailure, S3Error, ValidationError, field_error
-from ojin_local.spec import SchemaValidator
 from ojin_local.storage import Storage
 
-IDLE_VIDEO = "ojin/oris-1.0-idle-video-generator"
-DEFAULT_TEMPLATE = "v1"
+(IDLE_VIDEO,) = spec.enum("OjinJobType")  # the one job type there is
 MAX_SOURCE_BYTES = 64 * 1024 * 1024  # read into memory to decode; larger is not a portrait
 VIDEO_NAMESPACE = uuid.UUID("6f1c2b0e-3d4a-4e5f-9a8b-7c6d5e4f3a2b")
 MAX_NAME = 255
@@ -33,19 +33,13 @@ MAX_NAME = 255
 class IdleVideos:
     """The API side: validate and queue."""
 
-    def __init__(
-        self, jobs: Jobs, assets: Assets, schemas: SchemaValidator, delay_seconds: int
-    ) -> None:
+    def __init__(self, jobs: Jobs, assets: Assets, delay_seconds: int) -> None:
         self.jobs = jobs
         self.assets = assets
-        self.schemas = schemas
         self.delay_seconds = delay_seconds
 
-    async def submit(self, principal: Principal, body: Any) -> dict[str, Any]:
-        errors = self.schemas.component_errors("IdleVideoGenerationRequest", body)
-        if errors:
-            raise ValidationError("The request body is not valid.", errors)
-        source = self.assets.get(principal, body["source_asset_id"])
+    async def submit(self, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
+        source = self.assets.get(principal, data["source_asset_id"])
         if not is_image(source):
             raise ValidationError(
                 f"Asset {source['asset_id']} is not an image ({source['content_type']}).",
@@ -53,7 +47,7 @@ class IdleVideos:
             )
         parameters = {
             "source_asset_id": source["asset_id"],
-            "reference_template": body.get("reference_template", DEFAULT_TEMPLATE),
+            "reference_template": data["reference_template"],
         }
         job = await self.jobs.submit(principal, IDLE_VIDEO, parameters, self.delay_seconds)
         return {"job_id": job["job_id"]}
@@ -69,7 +63,7 @@ def generate_idle_video(
     """The job: runs in a consumer's worker. Storage errors propagate (the job is retried)."""
     from ojin_local.media.idle_video import InvalidSourceImage, VideoSettings, render_idle_video
 
-    asset_id = str(uuid.uuid5(VIDEO_NAMESPACE, job["job_id"]))
+    asset_id = video_asset_id(job["job_id"])
     if Asset.select().where(Asset.asset_id == asset_id).exists():
         return {"asset_id": asset_id}
     template = job["parameters"]["reference_template"]
@@ -90,6 +84,13 @@ def generate_idle_video(
         stored,
     )
     return {"asset_id": asset_id}
+
+
+def video_asset_id(job_id: str) -> str:
+    """A version-4 UUID, as every id of the API is, but derived from the job's id: 122 bits of
+    a hash where uuid4 has 122 random ones."""
+    digest = hashlib.sha256(VIDEO_NAMESPACE.bytes + job_id.encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 def video_name(source_name: str, template: str) -> str:

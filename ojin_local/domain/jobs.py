@@ -17,37 +17,31 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ojin_local import spec
 from ojin_local.db import Database
 from ojin_local.db.models import Job
 from ojin_local.domain.auth import Principal
-from ojin_local.domain.common import Page, PageRequest, is_uuid, new_id, now_iso
+from ojin_local.domain.common import Page, PageRequest, new_id, now_iso
 from ojin_local.errors import JobFailure, NotFound, S3Error
 
 log = logging.getLogger("ojin_local.jobs")
 
-JOB_FIELDS = (
-    "job_id",
-    "type",
-    "status",
-    "parameters",
-    "result",
-    "error",
-    "attempts",
-    "organization_id",
-    "created_by",
-    "created_at",
-    "started_at",
-    "finished_at",
-)
+JOB_FIELDS = spec.fields("OjinJob")
 RETRY_DELAY_SECONDS = 2
 
 
 class Queue(Protocol):
-    """What jobs need of the queue that carries them."""
+    """What the domain needs of the queue that carries jobs (`jobs.queue.HueyQueue`)."""
 
     def enqueue(self, job_id: str, delay_seconds: int = 0) -> None: ...
 
     def queued_job_ids(self) -> set[str]: ...
+
+    def clear(self) -> None:
+        """Drop every queued and scheduled job."""
+
+    def depth(self) -> int:
+        """How many jobs wait, queued or scheduled."""
 
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -82,14 +76,12 @@ class Jobs:
         return row
 
     def get(self, principal: Principal, job_id: str) -> dict[str, Any]:
-        row = None
-        if is_uuid(job_id):
-            row = (
-                Job.select()
-                .where((Job.job_id == job_id) & (Job.organization_id == principal.organization_id))
-                .dicts()
-                .first()
-            )
+        row = (
+            Job.select()
+            .where((Job.job_id == job_id) & (Job.organization_id == principal.organization_id))
+            .dicts()
+            .first()
+        )
         if row is None:
             raise NotFound(f"Job {job_id} was not found.", {"job_id": job_id})
         return public_job(row)

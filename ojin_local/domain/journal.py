@@ -9,7 +9,10 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-JOURNAL_SIZE = 1000
+from ojin_local import spec
+
+JOURNAL_SIZE = spec.query_parameter("ojinListRequests", "limit")["maximum"]
+"""As many entries as its route may list at once."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from ojin_local.config import ModelVariantConfig
 from ojin_local.db.models import ModelConfig, ModelVariant
 from ojin_local.domain.common import Page, PageRequest, now_iso
 from ojin_local.errors import NotFound
-from ojin_local.spec import field_errors
+from ojin_local.spec.validation import field_errors
 
 PUBLIC_STATUS = "public"
 CATALOG_FIELDS = (

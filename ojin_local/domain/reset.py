@@ -17,6 +17,7 @@ from ojin_local.db.models import (
     UploadSession,
 )
 from ojin_local.domain.assets import KEY_PREFIX
+from ojin_local.domain.jobs import Queue
 from ojin_local.domain.model_variants import VariantCatalog
 from ojin_local.domain.seed import (
     ASSETS_MARKER,
@@ -24,12 +25,11 @@ from ojin_local.domain.seed import (
     load_demo_seed,
     seed_object_keys,
 )
-from ojin_local.jobs.queue import HueyQueue
 from ojin_local.storage import Storage
 
 
 def reset_state(
-    db: Database, storage: Storage, queue: HueyQueue, catalog: VariantCatalog, template: str
+    db: Database, storage: Storage, queue: Queue, catalog: VariantCatalog, template: str
 ) -> None:
     """Blocking. The queue is emptied first, so no job starts on records about to vanish."""
     queue.clear()

@@ -24,8 +24,8 @@ from ojin_local.db import Database
 from ojin_local.db.migrations import SCHEMA_VERSION
 from ojin_local.domain.assets import KEY_PREFIX, is_storage_key
 from ojin_local.domain.common import now_iso
+from ojin_local.domain.jobs import Queue
 from ojin_local.errors import ValidationError, field_error
-from ojin_local.jobs.queue import HueyQueue
 from ojin_local.storage import Storage
 
 FORMAT = "ojin-local-snapshot"
@@ -110,7 +110,7 @@ def read_snapshot(archive: Path, scratch: Path) -> Snapshot:
 
 
 def import_snapshot(
-    db: Database, storage: Storage, queue: HueyQueue, snapshot: Snapshot
+    db: Database, storage: Storage, queue: Queue, snapshot: Snapshot
 ) -> dict[str, Any]:
     """Replace the current state with a checked snapshot. Blocking. Objects go in first, then
     the database is swapped in one step, then objects only the old state owned are removed: a

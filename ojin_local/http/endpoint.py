@@ -1,5 +1,7 @@
-"""Every route is declared with `endpoint`, which wraps its handler in the per-request plumbing:
-request id, authentication, CORS for browser-facing routes, and the one-line access log.
+"""Every route is declared with `endpoint`, which finds its operation in the served spec and
+wraps its handler in the per-request plumbing: request id, authentication (as the operation's
+`security` says), fault injection, the spec-driven check of parameters and body (`edge`), CORS
+for browser-facing routes, and the one-line access log.
 
 Errors take the other path: Sanic hands them to `http.errors.render_error`, which calls the same
 `begin` and `finish`. This replaces Sanic middleware, which costs two signal dispatches per
@@ -14,7 +16,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from sanic import Blueprint, Request
@@ -23,11 +25,16 @@ from sanic.response import HTTPResponse
 from ojin_local.domain.common import now_iso
 from ojin_local.domain.journal import JournalEntry
 from ojin_local.errors import ConnectionDropped, Forbidden, InjectedError, Unauthorized
-
-AUTH_REQUIRED = "required"
-AUTH_OPTIONAL = "optional"
-AUTH_ADMIN = "admin"
-AUTH_NONE = "none"
+from ojin_local.http.edge import (
+    AUTH_ADMIN,
+    AUTH_NONE,
+    AUTH_OPTIONAL,
+    Input,
+    RequestCheck,
+    SpecError,
+)
+from ojin_local.spec import operations
+from ojin_local.spec.validation import SchemaValidator
 
 API_PREFIX = "/v1/"  # the spec's routes: where fault rules apply
 LOCAL_PREFIX = "/_ojin/"  # local routes are not journaled, except the storage routes clients use
@@ -41,8 +48,11 @@ CORS_HEADERS = {
 }
 
 access_log = logging.getLogger("ojin_local.access")
+request_bodies = SchemaValidator()
+"""Validates every JSON request body; its first use imports the validator (~0.3 s), which
+`server.run` pays on a background thread right after start."""
 
-Handler = Callable[..., Awaitable[HTTPResponse]]
+Handler = Callable[[Request, Input], Awaitable[HTTPResponse]]
 
 
 @dataclass(frozen=True)
@@ -56,31 +66,43 @@ class EndpointSettings:
 
 def endpoint(
     bp: Blueprint,
-    method: str,
-    path: str,
+    operation_id: str,
     *,
-    operation: str | None = None,
-    auth: str = AUTH_REQUIRED,
     cors: bool = False,
     stream: bool = False,
+    slashes_in: Iterable[str] = (),
 ) -> Callable[[Handler], Handler]:
-    """Register `handler` for `method path` on `bp`; `operation` is the spec's operationId.
-    With `stream`, the handler reads the body itself (`request.stream`), after auth."""
+    """Register `handler` for the operation `operation_id` of the served spec, at its method and
+    path. The handler gets the checked `Input`. With `stream`, the handler reads the body
+    itself (`request.stream`), after auth. `slashes_in` names path parameters whose values may
+    hold slashes (sent literally or as %2F)."""
+    operation = operations()[operation_id]
+    check = RequestCheck(operation, request_bodies)
+    path = operation.path
+    for name in check.path:
+        kind = ":path" if name in slashes_in else ""
+        path = path.replace("{" + name + "}", f"<{name}{kind}>")
+    if "{" in path:
+        raise SpecError(
+            f"{operation_id}: {path} has a path parameter the operation does not declare"
+        )
 
     def register(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def serve(request: Request, **params: str) -> HTTPResponse:
             begin(request)
-            authenticate(request, auth)
+            authenticate(request, check.auth)
             if request.path.startswith(API_PREFIX):
-                await inject_fault(request, operation)
-            response = await handler(request, **params)
+                await inject_fault(request, operation_id)
+            response = await handler(request, check(request, params))
             finish(request, response)
             return response
 
-        settings = EndpointSettings(operation, auth, cors)
-        name = method.lower() + re.sub(r"\W+", "_", path)
-        bp.add_route(serve, path, methods=[method], name=name, stream=stream, ctx_endpoint=settings)
+        settings = EndpointSettings(operation_id, check.auth, cors)
+        name = operation_id
+        bp.add_route(
+            serve, path, methods=[operation.method], name=name, stream=stream, ctx_endpoint=settings
+        )
         return serve
 
     return register

@@ -1,23 +1,27 @@
-"""The API contract: the seed OpenAPI document (bundled unchanged) and schema validation against it.
+"""The API contract, kept as data: the seed OpenAPI document and the overlays on it.
 
-`ojin-rest-v1.json` is a verbatim copy of the real service's spec; never edit it by hand. Local
-behaviour is described by `served.py`, which builds the document served at /openapi.json.
+`ojin-rest-v1.json` is a verbatim copy of the real service's spec; never edit it by hand. The
+Overlay 1.0 documents in `overlays/` (applied in name order, once per process) add the local
+routes and pin down what the seed leaves open, each addition marked `x-ojin-local`; the result
+is the document served at /openapi.json. Code reads its facts from here (enums, field lists,
+bounds, each operation's parameters, body and security) instead of typing them again, so a
+change to an overlay changes behaviour and docs together.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ojin_local.errors import field_error
-
-if TYPE_CHECKING:
-    from jsonschema.exceptions import ValidationError
+from ojin_local.spec.overlay import apply_overlay
 
 SEED_FILENAME = "ojin-rest-v1.json"
+OVERLAYS = "overlays"
+LOCAL = "x-ojin-local"
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 @functools.cache
@@ -30,49 +34,94 @@ def seed_spec() -> dict[str, Any]:
     return json.loads(_seed_text())
 
 
-class SchemaValidator:
-    """Validates JSON values against schemas of one OpenAPI 3.0 document, `$ref`s included.
-
-    Request bodies are checked with readOnly properties neither required nor refused (a client
-    may echo them back and they are ignored); responses are checked with readOnly required.
-    """
-
-    def __init__(self, spec: dict[str, Any], *, responses: bool = False) -> None:
-        self.spec = spec
-        self._responses = responses
-
-    @functools.cached_property
-    def _root(self) -> Any:
-        # Imported on first use: the validator costs ~130 ms of start-up otherwise.
-        from openapi_schema_validator import OAS30ReadValidator, OAS30Validator
-
-        cls = OAS30ReadValidator if self._responses else OAS30Validator
-        return cls(self.spec, format_checker=cls.FORMAT_CHECKER)
-
-    def warm_up(self) -> None:
-        """Pay the import and the first validation (~0.3 s) now, on a background thread after
-        start-up, rather than in the first request that has a body."""
-        self.component_errors("IdleVideoGenerationRequest", {})
-
-    def component_errors(self, name: str, instance: Any) -> list[dict[str, str]]:
-        """Every way `instance` breaks `#/components/schemas/<name>`, as field errors."""
-        return self.errors({"$ref": f"#/components/schemas/{name}"}, instance)
-
-    def errors(self, schema: dict[str, Any], instance: Any) -> list[dict[str, str]]:
-        """Every way `instance` breaks `schema`, whose `#/...` references point into the spec."""
-        return field_errors(self._root.evolve(schema=schema).iter_errors(instance))
+@functools.cache
+def served_text() -> str:
+    """The served document as JSON text: the seed with every overlay applied."""
+    document = seed_spec()
+    folder = resources.files(__package__).joinpath(OVERLAYS)
+    for overlay in sorted(folder.iterdir(), key=lambda entry: entry.name):
+        if overlay.name.endswith(".json"):
+            apply_overlay(document, json.loads(overlay.read_text(encoding="utf-8")))
+    return json.dumps(document, ensure_ascii=False)
 
 
-def field_errors(found: Iterable[ValidationError], prefix: str = "") -> list[dict[str, str]]:
-    """JSON Schema errors as `details.errors` entries, in field order.
+def served_spec() -> dict[str, Any]:
+    """A fresh copy of the served document, safe to modify."""
+    return json.loads(served_text())
 
-    A missing required property is reported at the property, not at the object holding it.
-    """
-    named = []
-    for error in found:
-        parts = [prefix] if prefix else []
-        parts += [str(p) for p in error.absolute_path]
-        if error.validator == "required":
-            parts.append(str(error.message).split("'")[1])
-        named.append(field_error(".".join(parts) or "(body)", error.message))
-    return sorted(named, key=lambda e: e["field"])
+
+@functools.cache
+def _served() -> dict[str, Any]:
+    """The served document shared by the facts below: read it, never modify it."""
+    return served_spec()
+
+
+def resolve(node: dict[str, Any]) -> dict[str, Any]:
+    """`node`, or what its `$ref` (a `#/...` pointer into the served document) points at."""
+    while "$ref" in node:
+        target: Any = _served()
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
+
+
+def schema(name: str) -> dict[str, Any]:
+    return _served()["components"]["schemas"][name]
+
+
+def fields(name: str) -> tuple[str, ...]:
+    """The properties of a component schema, in the document's order."""
+    return tuple(schema(name)["properties"])
+
+
+def enum(name: str, field: str | None = None) -> tuple[str, ...]:
+    """The values of a component schema's enum, or of one of its properties'."""
+    node = schema(name) if field is None else resolve(schema(name)["properties"][field])
+    return tuple(node["enum"])
+
+
+def query_parameter(operation_id: str, name: str) -> dict[str, Any]:
+    """The schema of one of an operation's query parameters (its bounds, its default)."""
+    found = operations()[operation_id].parameters
+    return resolve(next(p for p in found if p["in"] == "query" and p["name"] == name)["schema"])
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation as the server routes it, its `$ref`s resolved."""
+
+    operation_id: str
+    method: str
+    path: str  # the server's prefix and the document's path: /v1/assets/{asset_id}
+    parameters: tuple[dict[str, Any], ...]
+    request_body: dict[str, Any] | None
+    security: tuple[dict[str, list[str]], ...]
+
+
+@functools.cache
+def operations() -> dict[str, Operation]:
+    """Every operation of the served document, by operationId."""
+    document = _served()
+    found = {}
+    for path, item in document["paths"].items():
+        servers = item.get("servers") or document["servers"]
+        prefix = servers[0]["url"].rstrip("/")
+        shared = [resolve(p) for p in item.get("parameters", [])]
+        for method in METHODS:
+            if method not in item:
+                continue
+            operation = item[method]
+            own = [resolve(p) for p in operation.get("parameters", [])]
+            overridden = {(p["name"], p["in"]) for p in own}
+            parameters = [p for p in shared if (p["name"], p["in"]) not in overridden] + own
+            body = operation.get("requestBody")
+            found[operation["operationId"]] = Operation(
+                operation_id=operation["operationId"],
+                method=method.upper(),
+                path=prefix + path,
+                parameters=tuple(parameters),
+                request_body=resolve(body) if body is not None else None,
+                security=tuple(operation.get("security", document["security"])),
+            )
+    return found

@@ -11,59 +11,53 @@ from pathlib import Path
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, ResponseStream, empty, json
 
-from ojin_local.domain.journal import JOURNAL_SIZE
 from ojin_local.http.context import services
-from ojin_local.http.endpoint import AUTH_ADMIN, endpoint
-from ojin_local.http.params import Query, json_body
+from ojin_local.http.edge import Input
+from ojin_local.http.endpoint import endpoint
 
-bp = Blueprint("admin", url_prefix="/_ojin")
+bp = Blueprint("admin")
 
-REFERENCES = "/model-configs/<model_config_id>/references"
 ARCHIVE_NAME = "ojin-local-state.tar.gz"
 CHUNK_BYTES = 1024 * 1024
 
 
-@endpoint(bp, "GET", REFERENCES, auth=AUTH_ADMIN, operation="ojinListModelConfigReferences")
-async def list_references(request: Request, model_config_id: str) -> HTTPResponse:
-    return json({"data": services(request).model_configs.list_references(model_config_id)})
+@endpoint(bp, "ojinListModelConfigReferences")
+async def list_references(request: Request, given: Input) -> HTTPResponse:
+    config_id = given.path["model_config_id"]
+    return json({"data": services(request).model_configs.list_references(config_id)})
 
 
-@endpoint(bp, "POST", REFERENCES, auth=AUTH_ADMIN, operation="ojinAddModelConfigReference")
-async def add_reference(request: Request, model_config_id: str) -> HTTPResponse:
+@endpoint(bp, "ojinAddModelConfigReference")
+async def add_reference(request: Request, given: Input) -> HTTPResponse:
     app = services(request)
-    body = json_body(request, required=False)
+    body = given.body or {}
     reference = await app.db.write(
-        app.model_configs.add_reference, model_config_id, {} if body is None else body
+        app.model_configs.add_reference, given.path["model_config_id"], body.get("agent_config_id")
     )
     return json(reference, status=201)
 
 
-@endpoint(
-    bp,
-    "DELETE",
-    REFERENCES + "/<agent_config_id>",
-    auth=AUTH_ADMIN,
-    operation="ojinRemoveModelConfigReference",
-)
-async def remove_reference(
-    request: Request, model_config_id: str, agent_config_id: str
-) -> HTTPResponse:
+@endpoint(bp, "ojinRemoveModelConfigReference")
+async def remove_reference(request: Request, given: Input) -> HTTPResponse:
     app = services(request)
-    await app.db.write(app.model_configs.remove_reference, model_config_id, agent_config_id)
+    path = given.path
+    await app.db.write(
+        app.model_configs.remove_reference, path["model_config_id"], path["agent_config_id"]
+    )
     return empty()
 
 
 # State
 
 
-@endpoint(bp, "POST", "/reset", auth=AUTH_ADMIN, operation="ojinReset")
-async def reset(request: Request) -> HTTPResponse:
+@endpoint(bp, "ojinReset")
+async def reset(request: Request, given: Input) -> HTTPResponse:
     await asyncio.to_thread(services(request).reset)
     return empty()
 
 
-@endpoint(bp, "GET", "/state", auth=AUTH_ADMIN, operation="ojinExportState")
-async def export_state(request: Request) -> ResponseStream:
+@endpoint(bp, "ojinExportState")
+async def export_state(request: Request, given: Input) -> ResponseStream:
     """The archive is made aside first (a consistent snapshot), then streamed from disk."""
     app = services(request)
     scratch = Path(tempfile.mkdtemp(dir=app.config.data_path, prefix=".export-"))
@@ -85,8 +79,8 @@ async def export_state(request: Request) -> ResponseStream:
     return ResponseStream(send, content_type="application/gzip", headers=headers)
 
 
-@endpoint(bp, "PUT", "/state", auth=AUTH_ADMIN, operation="ojinImportState", stream=True)
-async def import_state(request: Request) -> HTTPResponse:
+@endpoint(bp, "ojinImportState", stream=True)
+async def import_state(request: Request, given: Input) -> HTTPResponse:
     """The body goes to disk as it arrives; nothing changes unless the whole archive checks."""
     app = services(request)
     with tempfile.TemporaryDirectory(dir=app.config.data_path, prefix=".import-") as scratch:
@@ -101,49 +95,46 @@ async def import_state(request: Request) -> HTTPResponse:
 # Fault injection
 
 
-@endpoint(bp, "POST", "/faults", auth=AUTH_ADMIN, operation="ojinAddFault")
-async def add_fault(request: Request) -> HTTPResponse:
-    return json(services(request).faults.add(json_body(request)), status=201)
+@endpoint(bp, "ojinAddFault")
+async def add_fault(request: Request, given: Input) -> HTTPResponse:
+    return json(services(request).faults.add(given.body), status=201)
 
 
-@endpoint(bp, "GET", "/faults", auth=AUTH_ADMIN, operation="ojinListFaults")
-async def list_faults(request: Request) -> HTTPResponse:
+@endpoint(bp, "ojinListFaults")
+async def list_faults(request: Request, given: Input) -> HTTPResponse:
     return json({"data": services(request).faults.list()})
 
 
-@endpoint(bp, "DELETE", "/faults", auth=AUTH_ADMIN, operation="ojinClearFaults")
-async def clear_faults(request: Request) -> HTTPResponse:
+@endpoint(bp, "ojinClearFaults")
+async def clear_faults(request: Request, given: Input) -> HTTPResponse:
     services(request).faults.clear()
     return empty()
 
 
-@endpoint(bp, "DELETE", "/faults/<fault_id>", auth=AUTH_ADMIN, operation="ojinRemoveFault")
-async def remove_fault(request: Request, fault_id: str) -> HTTPResponse:
-    services(request).faults.remove(fault_id)
+@endpoint(bp, "ojinRemoveFault")
+async def remove_fault(request: Request, given: Input) -> HTTPResponse:
+    services(request).faults.remove(given.path["fault_id"])
     return empty()
 
 
 # Request journal
 
 
-@endpoint(bp, "GET", "/requests", auth=AUTH_ADMIN, operation="ojinListRequests")
-async def list_requests(request: Request) -> HTTPResponse:
-    query = Query(request)
-    status = query.integer("status", 0, 100, 599)
-    limit = query.integer("limit", 100, 1, JOURNAL_SIZE)
-    query.check()
+@endpoint(bp, "ojinListRequests")
+async def list_requests(request: Request, given: Input) -> HTTPResponse:
+    query = given.query
     entries = services(request).journal.query(
-        method=query.text("method"),
-        path=query.text("path"),
-        operation_id=query.text("operation_id"),
-        status=status or None,
-        organization_id=query.text("organization_id"),
-        limit=limit,
+        method=query.get("method"),
+        path=query.get("path"),
+        operation_id=query.get("operation_id"),
+        status=query.get("status"),
+        organization_id=query.get("organization_id"),
+        limit=query["limit"],
     )
     return json({"data": entries})
 
 
-@endpoint(bp, "DELETE", "/requests", auth=AUTH_ADMIN, operation="ojinClearRequests")
-async def clear_requests(request: Request) -> HTTPResponse:
+@endpoint(bp, "ojinClearRequests")
+async def clear_requests(request: Request, given: Input) -> HTTPResponse:
     services(request).journal.clear()
     return empty()

@@ -6,12 +6,13 @@ from importlib import resources
 from pathlib import Path
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, file, html, json, redirect
+from sanic.response import HTTPResponse, file, html, redirect
 from swagger_ui_bundle import swagger_ui_path
 
 from ojin_local.errors import NotFound
-from ojin_local.http.context import services
-from ojin_local.http.endpoint import AUTH_NONE, endpoint
+from ojin_local.http.edge import Input
+from ojin_local.http.endpoint import endpoint
+from ojin_local.spec import served_text
 
 bp = Blueprint("docs")
 
@@ -22,23 +23,24 @@ SWAGGER_FILES = {
 }
 
 
-@endpoint(bp, "GET", "/openapi.json", auth=AUTH_NONE)
-async def openapi(request: Request) -> HTTPResponse:
-    return json(services(request).spec)
+@endpoint(bp, "ojinOpenApi")
+async def openapi(request: Request, given: Input) -> HTTPResponse:
+    return HTTPResponse(served_text(), content_type="application/json")
 
 
-@endpoint(bp, "GET", "/docs", auth=AUTH_NONE)
-async def docs(request: Request) -> HTTPResponse:
+@endpoint(bp, "ojinDocs")
+async def docs(request: Request, given: Input) -> HTTPResponse:
     return html(DOCS_PAGE)
 
 
-@endpoint(bp, "GET", "/docs/static/<name>", auth=AUTH_NONE)
-async def docs_static(request: Request, name: str) -> HTTPResponse:
+@endpoint(bp, "ojinDocsAsset")
+async def docs_static(request: Request, given: Input) -> HTTPResponse:
+    name = given.path["name"]
     if name not in SWAGGER_FILES:
         raise NotFound(f"No docs file named {name!r}.")
     return await file(SWAGGER_FILES[name], headers={"Cache-Control": "public, max-age=86400"})
 
 
-@endpoint(bp, "GET", "/", auth=AUTH_NONE)
-async def index(request: Request) -> HTTPResponse:
+@endpoint(bp, "ojinIndex")
+async def index(request: Request, given: Input) -> HTTPResponse:
     return redirect("/docs")

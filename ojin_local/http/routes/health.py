@@ -7,13 +7,13 @@ import asyncio
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from ojin_local.domain.health import health_report
 from ojin_local.http.context import services
-from ojin_local.http.endpoint import AUTH_NONE, endpoint
+from ojin_local.http.edge import Input
+from ojin_local.http.endpoint import endpoint
 
-bp = Blueprint("health", url_prefix="/_ojin")
+bp = Blueprint("health")
 
 
-@endpoint(bp, "GET", "/health", auth=AUTH_NONE, operation="ojinHealth")
-async def health(request: Request) -> HTTPResponse:
-    return json(await asyncio.to_thread(health_report, services(request)))
+@endpoint(bp, "ojinHealth")
+async def health(request: Request, given: Input) -> HTTPResponse:
+    return json(await asyncio.to_thread(services(request).health_report))

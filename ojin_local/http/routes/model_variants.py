@@ -2,43 +2,33 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote
-
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from ojin_local.http.context import services
-from ojin_local.http.endpoint import AUTH_OPTIONAL, endpoint
-from ojin_local.http.params import Query
+from ojin_local.http.context import page_of, services
+from ojin_local.http.edge import Input
+from ojin_local.http.endpoint import endpoint
 
-bp = Blueprint("model_variants", url_prefix="/v1")
+bp = Blueprint("model_variants")
 
 
-@endpoint(bp, "GET", "/model-variants", auth=AUTH_OPTIONAL, operation="listModelVariants")
-async def list_model_variants(request: Request) -> HTTPResponse:
-    query = Query(request)
-    page = query.page()
-    query.check()
+@endpoint(bp, "listModelVariants")
+async def list_model_variants(request: Request, given: Input) -> HTTPResponse:
+    query = given.query
     result = services(request).variants.list(
         authenticated=request.ctx.principal is not None,
-        model_id=query.text("model_id"),
-        status=query.text("status"),
-        tags=query.csv("tags"),
-        page=page,
+        model_id=query.get("model_id"),
+        status=query.get("status"),
+        tags=query.get("tags", []),
+        page=page_of(given),
     )
     return json(result.to_body())
 
 
-@endpoint(
-    bp,
-    "GET",
-    "/model-variants/<model_variant_id:path>",
-    auth=AUTH_OPTIONAL,
-    operation="getModelVariantById",
-)
-async def get_model_variant(request: Request, model_variant_id: str) -> HTTPResponse:
-    """Ids contain slashes; they arrive either literal or percent-encoded (%2F)."""
+@endpoint(bp, "getModelVariantById", slashes_in=["model_variant_id"])
+async def get_model_variant(request: Request, given: Input) -> HTTPResponse:
+    """Ids contain slashes (ojin/oris-1.0/fast)."""
     variant = services(request).variants.get(
-        unquote(model_variant_id), authenticated=request.ctx.principal is not None
+        given.path["model_variant_id"], authenticated=request.ctx.principal is not None
     )
     return json(variant)

@@ -6,9 +6,10 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
 from ojin_local.http.context import services
-from ojin_local.http.endpoint import AUTH_NONE, endpoint
+from ojin_local.http.edge import Input
+from ojin_local.http.endpoint import endpoint
 
-bp = Blueprint("public", url_prefix="/v1/public")
+bp = Blueprint("public")
 
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, OPTIONS",
@@ -16,39 +17,23 @@ PREFLIGHT_HEADERS = {
 }
 
 
-MODEL_CONFIG = "/model-configs/<model_config_id>"
+@endpoint(bp, "publicGetModelConfigById", cors=True)
+async def public_get_model_config(request: Request, given: Input) -> HTTPResponse:
+    config_id = given.path["model_config_id"]
+    return json(services(request).model_configs.get_public(config_id))
 
 
-@endpoint(
-    bp,
-    "GET",
-    MODEL_CONFIG,
-    auth=AUTH_NONE,
-    cors=True,
-    operation="publicGetModelConfigById",
-)
-async def public_get_model_config(request: Request, model_config_id: str) -> HTTPResponse:
-    return json(services(request).model_configs.get_public(model_config_id))
+@endpoint(bp, "publicGetAssetById", cors=True)
+async def public_get_asset(request: Request, given: Input) -> HTTPResponse:
+    return json(await services(request).assets.get_public(given.path["asset_id"]))
 
 
-PUBLIC_ASSET = "/assets/<asset_id>"
-
-
-@endpoint(bp, "GET", PUBLIC_ASSET, auth=AUTH_NONE, cors=True, operation="publicGetAssetById")
-async def public_get_asset(request: Request, asset_id: str) -> HTTPResponse:
-    return json(await services(request).assets.get_public(asset_id))
-
-
-async def preflight(request: Request, **_: str) -> HTTPResponse:
+async def preflight(request: Request, given: Input) -> HTTPResponse:
     """Answer a CORS preflight, allowing whatever headers the browser asks about."""
     asked = request.headers.get("access-control-request-headers")
     headers = {**PREFLIGHT_HEADERS, "Access-Control-Allow-Headers": asked or "*"}
     return empty(headers=headers)
 
 
-def allow_preflight(path: str) -> None:
-    endpoint(bp, "OPTIONS", path, auth=AUTH_NONE, cors=True)(preflight)
-
-
-allow_preflight(MODEL_CONFIG)
-allow_preflight(PUBLIC_ASSET)
+endpoint(bp, "ojinPublicModelConfigPreflight", cors=True)(preflight)
+endpoint(bp, "ojinPublicAssetPreflight", cors=True)(preflight)
