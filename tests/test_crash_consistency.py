@@ -3,12 +3,14 @@ import replaces everything; then restart on the same data dir and check that not
 acknowledged was lost and nothing is left dangling.
 
 Seeded: OJIN_CRASH_SEED picks the moments (default fixed, so CI is reproducible; "random" for a
-fresh one), OJIN_CRASH_ROUNDS how many kills among clients (default 30) and
-OJIN_CRASH_IMPORT_ROUNDS how many during imports (default 10).
+fresh one), OJIN_CRASH_ROUNDS how many kills among clients (default 30),
+OJIN_CRASH_IMPORT_ROUNDS how many during imports (default 10) and OJIN_CRASH_FINALIZE_ROUNDS how
+many during finalizes (default 12).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
@@ -25,6 +27,7 @@ import pytest
 from ojin_local.client import OjinClient
 from ojin_local.domain.portraits import portrait_png
 from tests.conftest import Server, run_cli, wait_until
+from tests.storage_helpers import multipart_etag
 
 pytestmark = [pytest.mark.crash, pytest.mark.timeout(900)]
 
@@ -119,10 +122,23 @@ def assert_only_owned_objects_after_gc(server: Server) -> None:
     )
     assert collected.returncode == 0, collected.stderr
     with httpx.Client(base_url=server.url, headers=DEV_KEY) as client:
-        owned = {a["asset_id"] for s in ("org", "template") for a in every_asset(client, s)}
+        assets = [a for s in ("org", "template") for a in every_asset(client, s)]
+    owned = {a["asset_id"] for a in assets}
+    owned_bytes = sum(a["size_bytes"] for a in assets)
     objects = server.data_dir / "storage" / "objects" / "assets"
     assert {p.name for p in objects.iterdir()} == owned
     assert not any((server.data_dir / "storage" / "uploads").iterdir())
+    assert stored_bytes(server) == owned_bytes, "bytes on disk that no asset owns"
+
+
+def stored_bytes(server: Server) -> int:
+    """The object bytes on disk: objects stored whole (a 4 KiB header, then the bytes) and the
+    part files (the same header) of multi-part objects; a manifest holds none."""
+    storage = server.data_dir / "storage"
+    whole = [p for p in (storage / "objects").rglob("*") if p.is_file()]
+    whole = [p for p in whole if p.read_bytes()[:5] == b"OJIN\x01"]
+    parts = list((storage / "blobs").rglob("*.part"))
+    return sum(p.stat().st_size - 4096 for p in whole + parts)
 
 
 def check(server: Server, acked: Acknowledged) -> None:
@@ -242,7 +258,7 @@ def test_a_killed_state_import_leaves_the_old_state_or_the_new(make_server, tmp_
 
         importer = threading.Thread(target=import_new)
         importer.start()
-        time.sleep(rng.uniform(0, 2 * duration))  # before, during and after the commit
+        time.sleep(rng.uniform(0, 1.5 * duration))  # before, during and after the commit
         assert server.process is not None
         server.process.send_signal(signal.SIGKILL)
         server.process.wait()
@@ -259,3 +275,81 @@ def test_a_killed_state_import_leaves_the_old_state_or_the_new(make_server, tmp_
             client.import_state(old)
     print(f"state import kills (seed {seed}): {dict(outcomes)}")
     assert_only_owned_objects_after_gc(server)
+
+
+def test_kills_during_finalizes_leave_each_object_whole_or_absent(make_server) -> None:
+    """Each round uploads three parts, kills the server at a random moment of the finalize
+    (before, during and after it, as timed once), restarts it: the asset is there whole (with
+    its multipart ETag) or not at all, always there if the finalize was answered, and a retried
+    finalize then completes it."""
+    seed = crash_seed()
+    rng = random.Random(seed)
+    rounds = int(os.environ.get("OJIN_CRASH_FINALIZE_ROUNDS", "12"))
+    server = make_server()
+    timings = []
+    for _ in range(3):  # the quickest of three, the first paying for warm-up
+        body, parts = upload_parts(server, rng)
+        started = time.monotonic()
+        assert finalize(server, body, parts) == [201]
+        timings.append(time.monotonic() - started)
+    duration = min(timings)
+    outcomes: Counter[str] = Counter()
+    for round_ in range(rounds):
+        body, parts = upload_parts(server, rng)
+        answered: list[int] = []
+        finalizing = threading.Thread(target=finalize, args=(server, body, parts, answered))
+        finalizing.start()
+        time.sleep(rng.uniform(0, 1.5 * duration))
+        assert server.process is not None
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+        finalizing.join(30)
+        server.start()
+        context = f"seed {seed}, round {round_}, answered {answered}"
+        assert_database_intact(server)
+        with httpx.Client(base_url=server.url, headers=DEV_KEY, timeout=30) as client:
+            found = client.get(f"/v1/assets/{body['asset_id']}/download")
+            outcomes[f"{answered or 'cut off'}, then {found.status_code}"] += 1
+            if answered == [201]:
+                assert found.status_code == 200, context
+            if found.status_code != 200:
+                retried = client.post("/v1/assets", json=body)
+                assert retried.status_code == 201, f"{context}: {retried.text}"
+                found = client.get(f"/v1/assets/{body['asset_id']}/download")
+            download = httpx.get(found.json()["asset_url"], timeout=30)
+        assert download.content == b"".join(parts), context
+        assert download.headers["etag"] == multipart_etag(*parts) == found.json()["etag"], context
+    print(f"finalize kills (seed {seed}): {dict(outcomes)}")
+    assert_only_owned_objects_after_gc(server)
+
+
+def upload_parts(server: Server, rng: random.Random) -> tuple[dict, list[bytes]]:
+    """Three parts PUT for a new asset: the finalize body listing them, and the parts."""
+    parts = [rng.randbytes(5 * MIB), rng.randbytes(5 * MIB), rng.randbytes(1000)]
+    with httpx.Client(base_url=server.url, headers=DEV_KEY, timeout=30) as client:
+        session = client.post(
+            "/v1/assets/initiate-upload", json={"name": "w.bin", "category": "weight"}
+        ).json()
+        ids = {"asset_id": session["asset_id"], "upload_id": session["upload_id"]}
+        listed = []
+        for number, data in enumerate(parts, start=1):
+            signed = client.post("/v1/assets/sign-part", json={**ids, "part_number": number})
+            etag = httpx.put(signed.json()["upload_url"], content=data).headers["etag"]
+            listed.append({"part_number": number, "etag": etag})
+    body = {
+        **ids, "name": "w.bin", "category": "weight", "parts": listed,
+        "content_type": "application/octet-stream", "size_bytes": sum(map(len, parts)),
+    }  # fmt: skip
+    return body, parts
+
+
+def finalize(
+    server: Server, body: dict, parts: list[bytes], answered: list[int] | None = None
+) -> list[int]:
+    """POST the finalize; its status goes into `answered` unless the server died first."""
+    answered = [] if answered is None else answered
+    with contextlib.suppress(httpx.HTTPError):
+        answered.append(
+            httpx.post(f"{server.url}/v1/assets", json=body, headers=DEV_KEY).status_code
+        )
+    return answered

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+import httpx
+
 from tests.conftest import run_cli
+from tests.storage_helpers import MIB, multipart_etag
 
 
 def test_gc_aborts_expired_sessions_and_keeps_fresh_ones(make_server, api) -> None:
@@ -31,3 +36,29 @@ def test_gc_aborts_expired_sessions_and_keeps_fresh_ones(make_server, api) -> No
     data = client.put_parts(fresh, [b"keep me"])
     run_cli("gc", "--data-dir", str(server.data_dir))
     assert client.finalize(fresh, data, 7).status_code == 201
+
+
+def test_gc_frees_parts_no_object_owns(make_server, api) -> None:
+    """A completion links the upload's parts into a new blob, then publishes the manifest naming
+    it; a crash in between leaves a blob nobody names, which gc removes (and nothing else)."""
+    server = make_server()
+    client = api(server, "ojin-local-dev-key")
+    parts = [os.urandom(5 * MIB), b"tail"]
+    asset = client.upload(parts, "weights.bin", "weight")
+    blobs = server.data_dir / "storage" / "blobs"
+    [owned] = list(blobs.iterdir())
+    orphan = blobs / ("0" * 32)
+    orphan.mkdir()
+    for part in owned.iterdir():
+        os.link(part, orphan / part.name)
+
+    collected = run_cli("gc", "--grace-seconds", "0", "--data-dir", str(server.data_dir))
+    assert collected.returncode == 0, collected.stderr
+    assert "removed 0 orphaned object(s) and 1 temp file(s) or unowned part set(s)" in (
+        collected.stdout
+    )
+    assert list(blobs.iterdir()) == [owned]
+    url = client.get(f"/v1/assets/{asset['asset_id']}/download").json()["asset_url"]
+    download = httpx.get(url)
+    assert download.content == b"".join(parts)
+    assert download.headers["etag"] == multipart_etag(*parts)

@@ -3,9 +3,10 @@
 Run on a schedule by the job consumer and on demand by `ojin-local gc`. Besides expired sessions
 it removes what crashes leave: storage uploads no session knows (a crash between creating the
 upload and recording the session), objects no asset record owns (a crash between storing and
-recording, or between deleting a record and its object) and the temp files of interrupted
-writes. Only keys ojin-local makes (`assets/<uuid>`) are ever candidates, so a shared bucket's
-other objects are safe, and only things older than a grace period, so work in flight is too.
+recording, or between deleting a record and its object), the temp files of interrupted
+writes and the parts of interrupted completions or deletes (`Storage.remove_debris`). Only keys
+ojin-local makes (`assets/<uuid>`) are ever candidates, so a shared bucket's other objects are
+safe, and only things older than a grace period, so work in flight is too.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Collected:
         return (
             f"aborted {self.expired_sessions} expired upload session(s) and "
             f"{self.orphan_uploads} orphaned upload(s); removed {self.orphan_objects} "
-            f"orphaned object(s) and {self.debris} temp file(s)"
+            f"orphaned object(s) and {self.debris} temp file(s) or unowned part set(s)"
         )
 
 
