@@ -419,3 +419,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("concurrency") is not None:
             item.add_marker(pytest.mark.timeout(limit))
+
+
+@pytest.fixture(scope="module")
+def storage(server: Server) -> Any:
+    """The shared server's filesystem backend, opened beside it: for tests that sign URLs and
+    look at objects the way the server sees them."""
+    from ojin_local.storage.filesystem import FilesystemStorage
+
+    return FilesystemStorage(server.data_dir, server.url)
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    """A plain client, for pre-signed URLs (no key, no base URL)."""
+    with httpx.Client(timeout=60) as client:
+        yield client

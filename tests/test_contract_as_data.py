@@ -60,9 +60,7 @@ def test_every_local_addition_says_why(served: dict) -> None:
 
 
 def test_servers_are_relative_so_any_host_name_works(server: Server, served: dict) -> None:
-    assert served["servers"] == [
-        {"url": "/v1", "description": served["servers"][0]["description"]}
-    ]
+    assert served["servers"] == [{"url": "/v1", "description": served["servers"][0]["description"]}]
     seed_paths = spec.seed_spec()["paths"]
     for path, item in served["paths"].items():
         if path in seed_paths or path.startswith("/jobs"):
@@ -107,9 +105,7 @@ def test_overlay_mistakes_stop_the_start() -> None:
     with pytest.raises(OverlayError, match="selects nothing"):
         apply_overlay(document, {"overlay": "1.0.0", "actions": [{"target": "$.x", "update": {}}]})
     with pytest.raises(OverlayError, match="unsupported"):
-        apply_overlay(
-            document, {"overlay": "1.0.0", "actions": [{"target": "$..b", "update": {}}]}
-        )
+        apply_overlay(document, {"overlay": "1.0.0", "actions": [{"target": "$..b", "update": {}}]})
     with pytest.raises(OverlayError, match="cannot replace"):
         apply_overlay(
             document, {"overlay": "1.0.0", "actions": [{"target": "$", "update": {"a": 1}}]}

@@ -190,13 +190,7 @@ def test_nothing_acknowledged_is_lost_across_random_kills(make_server) -> None:
         for worker in workers:
             worker.start()
         time.sleep(rng.uniform(0.05, 1.2))
-        assert server.process is not None
-        server.process.send_signal(signal.SIGKILL)
-        server.process.wait()
-        stop.set()
-        for worker in workers:
-            worker.join(30)
-        server.start()
+        kill_and_restart(server, workers, stop)
         try:
             check(server, acked)
         except AssertionError as exc:
@@ -259,11 +253,7 @@ def test_a_killed_state_import_leaves_the_old_state_or_the_new(make_server, tmp_
         importer = threading.Thread(target=import_new)
         importer.start()
         time.sleep(rng.uniform(0, 1.5 * duration))  # before, during and after the commit
-        assert server.process is not None
-        server.process.send_signal(signal.SIGKILL)
-        server.process.wait()
-        importer.join(30)
-        server.start()
+        kill_and_restart(server, [importer])
         context = f"seed {seed}, round {round_}, answered {answered}"
         assert_database_intact(server)
         found = state_view(server)
@@ -300,11 +290,7 @@ def test_kills_during_finalizes_leave_each_object_whole_or_absent(make_server) -
         finalizing = threading.Thread(target=finalize, args=(server, body, parts, answered))
         finalizing.start()
         time.sleep(rng.uniform(0, 1.5 * duration))
-        assert server.process is not None
-        server.process.send_signal(signal.SIGKILL)
-        server.process.wait()
-        finalizing.join(30)
-        server.start()
+        kill_and_restart(server, [finalizing])
         context = f"seed {seed}, round {round_}, answered {answered}"
         assert_database_intact(server)
         with httpx.Client(base_url=server.url, headers=DEV_KEY, timeout=30) as client:
@@ -321,6 +307,20 @@ def test_kills_during_finalizes_leave_each_object_whole_or_absent(make_server) -
         assert download.headers["etag"] == multipart_etag(*parts) == found.json()["etag"], context
     print(f"finalize kills (seed {seed}): {dict(outcomes)}")
     assert_only_owned_objects_after_gc(server)
+
+
+def kill_and_restart(
+    server: Server, clients: list[threading.Thread], stop: threading.Event | None = None
+) -> None:
+    """SIGKILL the server mid-work, let its clients see the cut, start it on the same data dir."""
+    assert server.process is not None
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait()
+    if stop is not None:
+        stop.set()
+    for client in clients:
+        client.join(30)
+    server.start()
 
 
 def upload_parts(server: Server, rng: random.Random) -> tuple[dict, list[bytes]]:

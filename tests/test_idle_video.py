@@ -92,7 +92,7 @@ def test_png_jpeg_and_webp_become_looping_faststart_h264(image_format: str, mode
 
 
 def test_every_template_the_spec_offers_has_a_motion() -> None:
-    assert TEMPLATES == spec.enum("IdleVideoGenerationRequest", "reference_template")
+    assert spec.enum("IdleVideoGenerationRequest", "reference_template") == TEMPLATES
 
 
 @pytest.mark.parametrize("template", TEMPLATES)

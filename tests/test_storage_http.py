@@ -10,7 +10,6 @@ import io
 import os
 import stat
 import uuid
-from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, urlsplit
 
@@ -21,7 +20,7 @@ from ojin_local.errors import S3Error
 from ojin_local.storage import MAX_PART_BYTES, MIN_PART_BYTES
 from ojin_local.storage.filesystem import FilesystemStorage
 from ojin_local.storage.signing import content_disposition
-from tests.conftest import Server, wait_until
+from tests.conftest import wait_until
 from tests.storage_contract import BIG, StorageContract
 from tests.storage_helpers import (
     MIB,
@@ -35,18 +34,6 @@ from tests.storage_helpers import (
     stored_object,
     upload_parts,
 )
-
-
-@pytest.fixture(scope="module")
-def storage(server: Server) -> FilesystemStorage:
-    return FilesystemStorage(server.data_dir, server.url)
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30) as client:
-        yield client
-
 
 # Part uploads
 

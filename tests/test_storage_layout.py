@@ -9,7 +9,6 @@ import json
 import os
 import struct
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -20,17 +19,6 @@ from ojin_local.storage import MIN_PART_BYTES
 from ojin_local.storage.filesystem import FilesystemStorage
 from tests.conftest import Server
 from tests.storage_helpers import MIB, multipart_etag, peak_rss, stored_object
-
-
-@pytest.fixture(scope="module")
-def storage(server: Server) -> FilesystemStorage:
-    return FilesystemStorage(server.data_dir, server.url)
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=60) as client:
-        yield client
 
 
 def write_old_object(server: Server, key: str, data: bytes, etag: str) -> datetime:

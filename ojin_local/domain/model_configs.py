@@ -23,15 +23,16 @@ from ojin_local.domain.model_variants import VariantCatalog
 from ojin_local.errors import Conflict, Forbidden, NotFound, ValidationError
 
 PUBLIC_FIELDS = spec.fields("PublicModelConfig")
-# The list is the hot path: fixed SQL run on the cursor, rows decoded with orjson, cost ~80 us a
-# page, against ~850 us when Peewee built the query and hydrated the rows.
+# The list is the hot path: fixed SQL run on the connection, cost ~40 us a page, against ~850
+# us when Peewee built the query and hydrated the rows. The stored configurations (JSON text this
+# server wrote) go into the answer as they are, never decoded and encoded again.
 _FIELDS = spec.fields("ModelConfig")
 _COLUMNS = ", ".join(_FIELDS)
 
 
 def _row(values: tuple[Any, ...]) -> dict[str, Any]:
     row = dict(zip(_FIELDS, values, strict=True))
-    row["model_configurations"] = orjson.loads(row["model_configurations"])
+    row["model_configurations"] = orjson.Fragment(row["model_configurations"])
     return row
 
 
@@ -50,19 +51,23 @@ class ModelConfigs:
         where, params = "organization_id = ?", [owner]
         if model_variant_id is not None:
             where, params = where + " AND model_variant_id = ?", [owner, model_variant_id]
-        db = self.db.peewee
-        with self.db.snapshot():
-            count = db.execute_sql(
-                f"SELECT sum(count) FROM model_config_count WHERE {where}", params
-            )
-            total = count.fetchone()[0] or 0
-            cursor = db.execute_sql(
-                f"SELECT {_COLUMNS} FROM model_config WHERE {where}"
-                " ORDER BY created_at, model_config_id LIMIT ? OFFSET ?",
-                [*params, page.limit, page.offset],
-            )
-            items = [_row(values) for values in cursor]
-        return Page(items, total, page)
+        return self.db.cached_read(
+            ("model_configs", where, *params, page), lambda: self._page(where, params, page)
+        )
+
+    def _page(self, where: str, params: list[str], page: PageRequest) -> Page:
+        """One statement carries the count beside each row: it sees one state of the database,
+        so the page and its total agree without a transaction around two statements."""
+        count = f"SELECT coalesce(sum(count), 0) FROM model_config_count WHERE {where}"
+        connection = self.db.peewee.connection()
+        rows = connection.execute(
+            f"SELECT ({count}), {_COLUMNS} FROM model_config WHERE {where}"
+            " ORDER BY created_at, model_config_id LIMIT ? OFFSET ?",
+            [*params, *params, page.limit, page.offset],
+        ).fetchall()
+        if not rows:  # past the end: the count alone
+            return Page([], connection.execute(count, params).fetchone()[0], page)
+        return Page([_row(values[1:]) for values in rows], rows[0][0], page)
 
     def get(self, principal: Principal, model_config_id: str) -> dict[str, Any]:
         return self._visible(principal, model_config_id)

@@ -12,6 +12,7 @@ A path parameter that breaks its schema is a 404: no resource can have that name
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import re
@@ -19,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, unquote_to_bytes
+from urllib.parse import parse_qsl, unquote, unquote_to_bytes
 
 from sanic import Request
 
@@ -37,6 +38,7 @@ MAX_JSON_DEPTH = 64
 """Deeper bodies are refused: no request of the API nests anywhere near this, and the parser,
 the schema validator and the database encoder each have a recursion limit of their own."""
 _SURROGATE = re.compile("[\ud800-\udfff]")
+QUERY_CACHE_ENTRIES = 256  # per operation
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 # The keywords a parameter's schema may use; anything else is refused at start, not ignored.
 _PARAMETER_KEYWORDS = {
@@ -85,12 +87,18 @@ class RequestCheck:
         self._defaults = {
             name: p.default for name, p in self.query.items() if p.default is not None
         }
+        # Clients repeat the same few query strings; each is parsed and checked once.
+        self._query = functools.lru_cache(maxsize=QUERY_CACHE_ENTRIES)(self._query_values)
         self.body = _body_check(operation, validator)
 
     def __call__(self, request: Request, path: dict[str, str]) -> Input:
+        """The checked input; its dicts are shared between requests, so read them only."""
+        values, errors = self._query(request.query_string)
+        if errors:
+            raise ValidationError("Some query parameters are not valid.", errors)
         return Input(
-            path=self._path_values(path),
-            query=self._query_values(request) if request.query_string else dict(self._defaults),
+            path=self._path_values(path) if path else {},
+            query=values,
             body=self.body(request) if self.body is not None else None,
         )
 
@@ -105,16 +113,14 @@ class RequestCheck:
             values[name] = value
         return values
 
-    def _query_values(self, request: Request) -> dict[str, Any]:
-        if "%" in request.query_string and not _is_utf8(request.query_string):
-            raise ValidationError(
-                "Some query parameters are not valid.",
-                [field_error("(query)", "is not UTF-8 once percent-decoded")],
-            )
+    def _query_values(self, query_string: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        """The typed values, or the errors naming every parameter that was wrong."""
+        if "%" in query_string and not _is_utf8(query_string):
+            return {}, [field_error("(query)", "is not UTF-8 once percent-decoded")]
         # `?source=` is a parameter with an empty value, not an absent one: the spec's enums,
         # integers and formats refuse it (Sanic's `args` would drop it silently).
         given: dict[str, list[str]] = {}
-        for name, text in request.get_query_args(keep_blank_values=True):
+        for name, text in parse_qsl(query_string, keep_blank_values=True):
             given.setdefault(name, []).append(text)
         values = dict(self._defaults)
         errors = []
@@ -132,9 +138,7 @@ class RequestCheck:
             for name, p in self.query.items()
             if p.required and name not in given
         ]
-        if errors:
-            raise ValidationError("Some query parameters are not valid.", errors)
-        return values
+        return values, errors
 
 
 class Parameter:

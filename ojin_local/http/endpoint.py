@@ -1,7 +1,7 @@
 """Every route is declared with `endpoint`, which finds its operation in the served spec and
 wraps its handler in the per-request plumbing: request id, authentication (as the operation's
-`security` says), fault injection, the spec-driven check of parameters and body (`edge`), CORS
-for browser-facing routes, and the one-line access log.
+`security` says), fault injection (`apply_fault`), the spec-driven check of parameters and
+body (`edge`), CORS for browser-facing routes, and the one-line access log.
 
 Errors take the other path: Sanic hands them to `http.errors.render_error`, which calls the same
 `begin` and `finish`. This replaces Sanic middleware, which costs two signal dispatches per
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import os
 import re
 import time
@@ -22,8 +21,7 @@ from dataclasses import dataclass
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from ojin_local.domain.common import now_iso
-from ojin_local.domain.journal import JournalEntry
+from ojin_local.domain.faults import Fault
 from ojin_local.errors import ConnectionDropped, Forbidden, InjectedError, Unauthorized
 from ojin_local.http.edge import (
     AUTH_ADMIN,
@@ -33,6 +31,7 @@ from ojin_local.http.edge import (
     RequestCheck,
     SpecError,
 )
+from ojin_local.logs import AccessLog
 from ojin_local.spec import operations
 from ojin_local.spec.validation import SchemaValidator
 
@@ -47,7 +46,7 @@ CORS_HEADERS = {
     "Access-Control-Expose-Headers": REQUEST_ID_HEADER,
 }
 
-access_log = logging.getLogger("ojin_local.access")
+access_log = AccessLog("ojin_local.access")
 request_bodies = SchemaValidator()
 """Validates every JSON request body; its first use imports the validator (~0.3 s), which
 `server.run` pays on a background thread right after start."""
@@ -93,7 +92,11 @@ def endpoint(
             begin(request)
             authenticate(request, check.auth)
             if request.path.startswith(API_PREFIX):
-                await inject_fault(request, operation_id)
+                fault = request.app.ctx.services.faults.match(
+                    request.method, request.path, operation_id
+                )
+                if fault is not None:
+                    await apply_fault(request, fault)
             response = await handler(request, check(request, params))
             finish(request, response)
             return response
@@ -115,12 +118,13 @@ def settings_of(request: Request) -> EndpointSettings | None:
 
 def begin(request: Request) -> None:
     """Start the clock and name the request; a sane X-Request-Id from the client is kept."""
-    if hasattr(request.ctx, "request_id"):
+    ctx = request.ctx
+    if hasattr(ctx, "request_id"):
         return
-    request.ctx.started = time.perf_counter()
-    sent = request.headers.get(REQUEST_ID_HEADER, "")
-    request.ctx.request_id = sent if _CLIENT_REQUEST_ID.match(sent) else os.urandom(16).hex()
-    request.ctx.principal = None
+    ctx.started = time.perf_counter()
+    sent = request.headers.get(REQUEST_ID_HEADER)
+    ctx.request_id = sent if sent and _CLIENT_REQUEST_ID.match(sent) else os.urandom(16).hex()
+    ctx.principal = None
 
 
 def authenticate(request: Request, mode: str) -> None:
@@ -139,11 +143,8 @@ def authenticate(request: Request, mode: str) -> None:
     request.ctx.principal = principal
 
 
-async def inject_fault(request: Request, operation: str | None) -> None:
-    """Whatever a matching fault rule says: wait, then hang up or answer its error."""
-    fault = request.app.ctx.services.faults.match(request.method, request.path, operation)
-    if fault is None:
-        return
+async def apply_fault(request: Request, fault: Fault) -> None:
+    """What a matching fault rule says: wait, then hang up or answer its error."""
     if fault.latency_ms:
         await asyncio.sleep(fault.latency_ms / 1000)
     if fault.drop_connection:
@@ -155,26 +156,23 @@ async def inject_fault(request: Request, operation: str | None) -> None:
 
 
 def finish(request: Request, response: HTTPResponse) -> None:
-    request_id = request.ctx.request_id
+    ctx = request.ctx
+    request_id = ctx.request_id
     response.headers[REQUEST_ID_HEADER] = request_id
     settings = settings_of(request)
     if settings is not None and settings.cors:
         response.headers.update(CORS_HEADERS)
-    elapsed_ms = (time.perf_counter() - request.ctx.started) * 1000
-    access_log.info(
-        "%s %s %s %.1fms %s", request.method, request.path, response.status, elapsed_ms, request_id
-    )
-    if request.path.startswith(JOURNALED) or not request.path.startswith(LOCAL_PREFIX):
-        principal = request.ctx.principal
+    elapsed_ms = (time.perf_counter() - ctx.started) * 1000
+    method, path, status = request.method, request.path, response.status
+    access_log.info(f"{method} {path} {status} {elapsed_ms:.1f}ms {request_id}")
+    if path.startswith(JOURNALED) or not path.startswith(LOCAL_PREFIX):
+        principal = ctx.principal
         request.app.ctx.services.journal.record(
-            JournalEntry(
-                time=now_iso(),
-                method=request.method,
-                path=request.path,
-                operation_id=settings.operation if settings is not None else None,
-                status=response.status,
-                duration_ms=round(elapsed_ms, 3),
-                organization_id=principal.organization_id if principal is not None else None,
-                request_id=request_id,
-            )
+            method,
+            path,
+            settings.operation if settings is not None else None,
+            status,
+            round(elapsed_ms, 3),
+            principal.organization_id if principal is not None else None,
+            request_id,
         )

@@ -35,25 +35,26 @@ def seed_spec() -> dict[str, Any]:
 
 
 @functools.cache
-def served_text() -> str:
-    """The served document as JSON text: the seed with every overlay applied."""
+def _served() -> dict[str, Any]:
+    """The seed with every overlay applied, shared by the facts below: read it, never modify
+    it (`served_spec` gives a copy to modify)."""
     document = seed_spec()
     folder = resources.files(__package__).joinpath(OVERLAYS)
     for overlay in sorted(folder.iterdir(), key=lambda entry: entry.name):
         if overlay.name.endswith(".json"):
             apply_overlay(document, json.loads(overlay.read_text(encoding="utf-8")))
-    return json.dumps(document, ensure_ascii=False)
+    return document
+
+
+@functools.cache
+def served_text() -> str:
+    """The served document as JSON text, as /openapi.json answers it."""
+    return json.dumps(_served(), ensure_ascii=False)
 
 
 def served_spec() -> dict[str, Any]:
     """A fresh copy of the served document, safe to modify."""
     return json.loads(served_text())
-
-
-@functools.cache
-def _served() -> dict[str, Any]:
-    """The served document shared by the facts below: read it, never modify it."""
-    return served_spec()
 
 
 def resolve(node: dict[str, Any]) -> dict[str, Any]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
+import orjson
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
+from ojin_local.domain.common import PageRequest
+from ojin_local.domain.model_variants import VariantCatalog
 from ojin_local.http.context import page_of, services
 from ojin_local.http.edge import Input
 from ojin_local.http.endpoint import endpoint
@@ -15,14 +20,32 @@ bp = Blueprint("model_variants")
 @endpoint(bp, "listModelVariants")
 async def list_model_variants(request: Request, given: Input) -> HTTPResponse:
     query = given.query
-    result = services(request).variants.list(
-        authenticated=request.ctx.principal is not None,
-        model_id=query.get("model_id"),
-        status=query.get("status"),
-        tags=query.get("tags", []),
-        page=page_of(given),
+    body = encoded_listing(
+        services(request).variants,
+        request.ctx.principal is not None,
+        query.get("model_id"),
+        query.get("status"),
+        tuple(query.get("tags", ())),
+        page_of(given),
     )
-    return json(result.to_body())
+    return HTTPResponse(body, content_type="application/json")
+
+
+@functools.lru_cache(maxsize=1024)
+def encoded_listing(
+    catalog: VariantCatalog,
+    authenticated: bool,
+    model_id: str | None,
+    status: str | None,
+    tags: tuple[str, ...],
+    page: PageRequest,
+) -> bytes:
+    """The catalog never changes while the server runs, so each distinct listing is encoded
+    once (the busiest route of the API: encoding its ~10 KB page was a tenth of its cost)."""
+    result = catalog.list(
+        authenticated=authenticated, model_id=model_id, status=status, tags=list(tags), page=page
+    )
+    return orjson.dumps(result.to_body())
 
 
 @endpoint(bp, "getModelVariantById", slashes_in=["model_variant_id"])
