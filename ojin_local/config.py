@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import platformdirs
-
 ENV_PREFIX = "OJIN_LOCAL_"
 DEV_KEY = "ojin-local-dev-key"
 DEV_ORGANIZATION = "org_local"
@@ -326,7 +324,11 @@ def _label(where: str) -> str:
 
 
 def _resolve_data_dir(config: Config) -> Config:
-    data_dir = config.server.data_dir or platformdirs.user_data_dir("ojin-local", appauthor=False)
+    data_dir = config.server.data_dir
+    if not data_dir:
+        import platformdirs  # 4 ms of every start, only for the default
+
+        data_dir = platformdirs.user_data_dir("ojin-local", appauthor=False)
     resolved = str(Path(data_dir).expanduser().resolve())
     return dataclasses.replace(config, server=dataclasses.replace(config.server, data_dir=resolved))
 

@@ -83,7 +83,13 @@ def route(
         settings = EndpointSettings(operation, AUTH_NONE, True)
         name = f"object_{method.lower()}"
         bp.add_route(
-            serve, OBJECT, methods=[method], name=name, stream=stream, ctx_endpoint=settings
+            serve,
+            OBJECT,
+            methods=[method],
+            name=name,
+            stream=stream,
+            error_format="text",  # given, so Sanic does not parse the handler's source
+            ctx_endpoint=settings,
         )
         return handler
 
