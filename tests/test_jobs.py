@@ -177,12 +177,17 @@ def test_jobs_are_listed_filtered_and_private(alice: Api, bob: Api) -> None:
     assert alice.get("/v1/jobs/not-a-uuid").status_code == 404
 
 
-def test_health_reports_the_consumer_and_the_queue(alice: Api, admin: Api) -> None:
-    jobs = admin.get("/_ojin/health").json()["jobs"]
-    assert jobs["status"] == "ok"
-    assert jobs["consumer"] == "embedded"
-    assert jobs["queue"] == "sqlite"
-    assert jobs["queue_depth"] >= 0
+def test_health_reports_the_consumer_and_the_queue(make_server, api, tmp_path) -> None:
+    """A job held back (idle_video_delay_seconds) waits on the queue, and health counts it."""
+    config = config_with(tmp_path, "\n[jobs]\nidle_video_delay_seconds = 60\n")
+    server = make_server("--config", config)
+    alice = api(server, ALICE_KEY)
+    jobs = alice.get("/_ojin/health").json()["jobs"]
+    assert (jobs["status"], jobs["consumer"], jobs["queue"]) == ("ok", "embedded", "sqlite")
+    assert jobs["queue_depth"] == 0
+    images = alice.get("/v1/assets", params={"source": "template", "category": "image"}).json()
+    generate(alice, images["data"][0]["asset_id"])
+    assert alice.get("/_ojin/health").json()["jobs"]["queue_depth"] == 1
 
 
 def config_with(tmp_path: Path, extra: str) -> str:
