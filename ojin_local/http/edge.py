@@ -312,11 +312,8 @@ def _body_check(
         return None
     schema = body["content"]["application/json"]["schema"]
     required = bool(body.get("required"))
-    defaults = {
-        name: prop["default"]
-        for name, prop in resolve(schema).get("properties", {}).items()
-        if "default" in resolve(prop)
-    }
+    properties = {name: resolve(p) for name, p in resolve(schema).get("properties", {}).items()}
+    defaults = {name: prop["default"] for name, prop in properties.items() if "default" in prop}
 
     def check(request: Request) -> Any:
         value = json_body(request, required=required)

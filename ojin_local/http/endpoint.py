@@ -59,7 +59,6 @@ class EndpointSettings:
     """What a route needs, kept on the route (`request.route.ctx.endpoint`)."""
 
     operation: str | None
-    auth: str
     cors: bool
 
 
@@ -101,7 +100,7 @@ def endpoint(
             finish(request, response)
             return response
 
-        settings = EndpointSettings(operation_id, check.auth, cors)
+        settings = EndpointSettings(operation_id, cors)
         # error_format given, Sanic does not read and parse each handler's source to guess it
         # (~60 ms of every start; errors are rendered by http.errors anyway).
         bp.add_route(

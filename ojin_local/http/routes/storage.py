@@ -26,7 +26,7 @@ from sanic.server.protocols.base_protocol import current_time
 
 from ojin_local.errors import S3Error
 from ojin_local.http.context import services
-from ojin_local.http.endpoint import AUTH_NONE, EndpointSettings, begin, finish
+from ojin_local.http.endpoint import EndpointSettings, begin, finish
 from ojin_local.http.errors import s3_error_response
 from ojin_local.storage import MAX_PART_BYTES
 from ojin_local.storage.bytestore import ObjectReader, PartWriter
@@ -80,7 +80,7 @@ def route(
                 seal(request, response)
             return response
 
-        settings = EndpointSettings(operation, AUTH_NONE, True)
+        settings = EndpointSettings(operation, cors=True)
         name = f"object_{method.lower()}"
         bp.add_route(
             serve,
