@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # imported when a command runs: `serve` need not load httpx
 
 DEFAULT_URL = "http://127.0.0.1:8080/v1"
 TEMPLATE = spec.schema("IdleVideoGenerationRequest")["properties"]["reference_template"]
+"""The generator's motion templates and the one used when none is named, as the spec says."""
 
 
 def remote_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -235,8 +236,8 @@ def generate() -> None:
 @click.argument("asset_id")
 @click.option(
     "--template",
-    type=click.Choice(TEMPLATE.get("enum", [])),
-    default=TEMPLATE.get("default"),
+    type=click.Choice(TEMPLATE["enum"]),
+    default=TEMPLATE["default"],
     show_default=True,
 )
 @click.option("--wait", is_flag=True, help="Poll until the job ends; exit 1 if it failed.")

@@ -302,3 +302,24 @@ def test_public_route_answers_cors_preflight(anonymous: Api) -> None:
     assert response.headers["access-control-allow-origin"] == "*"
     assert "GET" in response.headers["access-control-allow-methods"]
     assert response.headers["access-control-allow-headers"] == "x-custom"
+
+
+def test_a_listed_page_shows_every_write_at_once(alice: Api) -> None:
+    """Pages are kept between requests until the database changes: each write shows in the very
+    next listing of the same page."""
+
+    def last_page() -> dict:
+        total = alice.get("/v1/model-configs").json()["pagination"]["total_items"]
+        return alice.get("/v1/model-configs", params={"offset": max(total - 1, 0)}).json()
+
+    before = last_page()
+    created = alice.create_config()
+    after_create = last_page()
+    assert after_create["pagination"]["total_items"] == before["pagination"]["total_items"] + 1
+    assert after_create["data"][-1]["model_config_id"] == created["model_config_id"]
+    renamed = {"title": title(), "model_configurations": {}}
+    path = f"/v1/model-configs/{created['model_config_id']}"
+    assert alice.put(path, json=renamed).status_code == 200
+    assert last_page()["data"][-1]["title"] == renamed["title"]
+    assert alice.delete(path).status_code == 204
+    assert last_page()["pagination"] == before["pagination"]

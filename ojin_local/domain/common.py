@@ -25,11 +25,12 @@ def now_iso() -> str:
 
 
 def is_uuid(value: str) -> bool:
+    """As JSON Schema's `uuid` format (the spec's): hex in the 8-4-4-4-12 form."""
     try:
         uuid.UUID(value)
     except (ValueError, TypeError, AttributeError):
         return False
-    return True
+    return len(value) == 36 and all(value[position] == "-" for position in (8, 13, 18, 23))
 
 
 @dataclass(frozen=True)

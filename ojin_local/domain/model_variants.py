@@ -13,6 +13,7 @@ from dataclasses import asdict
 from importlib import resources
 from typing import Any
 
+from ojin_local import spec
 from ojin_local.config import ModelVariantConfig
 from ojin_local.db.models import ModelConfig, ModelVariant
 from ojin_local.domain.common import Page, PageRequest, now_iso
@@ -20,15 +21,11 @@ from ojin_local.errors import NotFound
 from ojin_local.spec.validation import field_errors
 
 PUBLIC_STATUS = "public"
-CATALOG_FIELDS = (
-    "model_variant_id",
-    "model_id",
-    "title",
-    "description",
-    "preview_media_url",
-    "configuration_schema",
-    "tags",
-    "status",
+# What a catalog entry gives: a variant's fields but those the server sets (readOnly).
+CATALOG_FIELDS = tuple(
+    name
+    for name, field in spec.schema("ModelVariant")["properties"].items()
+    if not field.get("readOnly")
 )
 
 

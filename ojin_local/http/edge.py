@@ -16,7 +16,6 @@ import functools
 import json
 import math
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from urllib.parse import parse_qsl, unquote, unquote_to_bytes
 
 from sanic import Request
 
+from ojin_local.domain.common import is_uuid
 from ojin_local.errors import NotFound, UnsupportedMediaType, ValidationError, field_error
 from ojin_local.spec import Operation, resolve
 from ojin_local.spec.validation import SchemaValidator
@@ -80,7 +80,6 @@ class RequestCheck:
     """Everything the spec says about one operation's requests, ready to apply."""
 
     def __init__(self, operation: Operation, validator: SchemaValidator) -> None:
-        self.operation_id = operation.operation_id
         self.auth = auth_mode(operation)
         self.path = {p["name"]: Parameter(p) for p in operation.parameters if p["in"] == "path"}
         self.query = {p["name"]: Parameter(p) for p in operation.parameters if p["in"] == "query"}
@@ -267,7 +266,7 @@ def _enum(schema: dict[str, Any]) -> Callable[[Any], str | None]:
 def _format(schema: dict[str, Any]) -> Callable[[Any], str | None]:
     name = schema["format"]
     if name == "uuid":
-        return lambda value: None if _is_uuid(value) else "must be a UUID"
+        return lambda value: None if is_uuid(value) else "must be a UUID"
     if name in ("int32", "int64", "double", "float"):
         return lambda value: None
     raise SpecError(f"format {name} is not supported in parameters")
@@ -379,15 +378,6 @@ def _check_json(value: Any) -> None:
 
 def _invalid_json(reason: str) -> ValidationError:
     return ValidationError("The request body is not valid JSON.", [field_error("(body)", reason)])
-
-
-def _is_uuid(value: str) -> bool:
-    """As JSON Schema's `uuid` format (the body validator's): hex in the 8-4-4-4-12 form."""
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return len(value) == 36 and all(value[position] == "-" for position in (8, 13, 18, 23))
 
 
 def _is_utf8(query_string: str) -> bool:
