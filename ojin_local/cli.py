@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import socket
@@ -17,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ojin_local import __version__, version_text
-from ojin_local.cli_remote import REMOTE_GROUPS
+from ojin_local.cli_admin import ADMIN_COMMANDS
+from ojin_local.cli_remote import REMOTE_GROUPS, is_loopback
 from ojin_local.config import (
     DEV_KEY,
     DEV_ORGANIZATION,
@@ -257,15 +257,6 @@ def announce(config: Config, dev_key_active: bool) -> None:
     click.echo("\n".join(lines), err=False)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @cli.group(name="config")
 def config_group() -> None:
     """Inspect the configuration."""
@@ -274,11 +265,13 @@ def config_group() -> None:
 @config_group.command("show")
 @config_options
 def config_show(config_path: Path | None, data_dir: Path | None) -> None:
-    """Print the effective configuration (file, environment and flags applied; secrets masked)."""
+    """Print the effective configuration (file, environment and flags applied; secrets masked,
+    API keys shown by a prefix of their SHA-256, which `printf %s KEY | sha256sum` gives)."""
     import tomli_w
 
     config = read_config(config_path, **{"server.data_dir": str(data_dir) if data_dir else None})
-    click.echo(tomli_w.dumps(as_masked_dict(config)), nl=False)
+    shown = as_masked_dict(config, lambda key: f"sha256:{auth.hash_key(key)[:12]}…")
+    click.echo(tomli_w.dumps(shown), nl=False)
 
 
 @cli.group()
@@ -418,8 +411,8 @@ def worker(config_path: Path | None, data_dir: Path | None, log_level: str | Non
         db.close()
 
 
-for remote_group in REMOTE_GROUPS:
-    cli.add_command(remote_group)
+for remote_command in (*REMOTE_GROUPS, *ADMIN_COMMANDS):
+    cli.add_command(remote_command)
 
 
 def main() -> None:

@@ -1,10 +1,11 @@
 """A small typed client for the Ojin REST API: every operation of the spec, ojin-local's job
 routes and its admin routes for tests.
 
-The base URL is the API's, `/v1` included, as `https://api.ojin.ai/v1` is for the real service,
-so the same code talks to either. Every error answer raises `OjinApiError`, carrying the
-spec's `ErrorResponse`. `upload_file` runs the whole multipart flow (initiate, sign each part,
-parallel PUTs straight to the pre-signed URLs, finalize); `wait_for_job` polls a job to its end.
+The base URL is the API's, as `https://api.ojin.ai/v1` is for the real service, so the same
+code talks to either; `/v1` may be left out (`http://127.0.0.1:8080` means its `/v1`). Every
+error answer raises `OjinApiError`, carrying the spec's `ErrorResponse`. `upload_file` runs the
+whole multipart flow (initiate, sign each part, parallel PUTs straight to the pre-signed URLs,
+finalize); `wait_for_job` polls a job to its end.
 
     with OjinClient("http://127.0.0.1:8080/v1", api_key="ojin-local-dev-key") as ojin:
         asset = ojin.upload_file("portrait.png", category="image")
@@ -28,6 +29,13 @@ JSON = dict[str, Any]
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
 FINISHED = ("succeeded", "failed")
+API_PREFIX = "/v1"
+
+
+def api_base_url(url: str) -> str:
+    """The API's base URL from one given with or without its `/v1`."""
+    base = url.rstrip("/")
+    return base if base.endswith(API_PREFIX) else base + API_PREFIX
 
 
 class OjinApiError(Exception):
@@ -52,14 +60,14 @@ class OjinClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         headers = {"X-API-Key": api_key} if api_key else {}
-        self.base_url = base_url.rstrip("/")
+        self.base_url = api_base_url(base_url)
         self.http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
         )
         # Pre-signed URLs need no key, and the key must not travel to S3.
         self.storage = httpx.Client(timeout=timeout, transport=transport)
         # Local routes (/_ojin/...) live beside the API, not under /v1.
-        self.local = self.base_url.removesuffix("/v1")
+        self.local = self.base_url.removesuffix(API_PREFIX)
 
     def __enter__(self) -> OjinClient:
         return self
@@ -252,16 +260,14 @@ class OjinClient:
         target: str | os.PathLike[str],
         progress: Callable[[int], None] | None = None,
     ) -> JSON:
-        """Stream the asset's bytes to `target`; returns the asset."""
+        """Stream the asset's bytes to `target`; returns the asset. The bytes go to a temporary
+        file beside it, renamed over `target` once whole, so a failed download leaves `target`
+        as it was."""
         asset = self.get_asset_download(asset_id)
         with self.storage.stream("GET", asset["asset_url"]) as response:
             if response.status_code != 200:
                 raise OjinApiError(response.status_code, response.read(), "GET", "asset_url")
-            with Path(target).open("wb") as out:
-                for chunk in response.iter_bytes(1024 * 1024):
-                    out.write(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
+            _write_atomically(Path(target), response.iter_bytes(1024 * 1024), progress)
         return asset
 
     # Jobs
@@ -286,11 +292,20 @@ class OjinClient:
         query = _query(status=status, type=job_type, limit=limit, offset=offset)
         return self.request("GET", "/jobs", params=query)
 
-    def wait_for_job(self, job_id: str, timeout: float = 120.0, interval: float = 0.2) -> JSON:
-        """Poll until the job succeeds or fails; TimeoutError if it does not within `timeout`."""
+    def wait_for_job(
+        self,
+        job_id: str,
+        timeout: float = 120.0,
+        interval: float = 0.2,
+        on_poll: Callable[[JSON], None] | None = None,
+    ) -> JSON:
+        """Poll until the job succeeds or fails; TimeoutError if it does not within `timeout`.
+        `on_poll` sees the job as each poll found it (to show its status while waiting)."""
         deadline = time.monotonic() + timeout
         while True:
             job = self.get_job(job_id)
+            if on_poll is not None:
+                on_poll(job)
             if job["status"] in FINISHED:
                 return job
             if time.monotonic() >= deadline:
@@ -313,11 +328,7 @@ class OjinClient:
             if response.status_code != 200:
                 response.read()
                 raise OjinApiError(response.status_code, _decoded(response), "GET", "state")
-            with Path(target).open("wb") as out:
-                for chunk in response.iter_bytes(1024 * 1024):
-                    out.write(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
+            _write_atomically(Path(target), response.iter_bytes(1024 * 1024), progress)
 
     def import_state(
         self, source: str | os.PathLike[str], progress: Callable[[int], None] | None = None
@@ -349,8 +360,45 @@ class OjinClient:
     def list_requests(self, **filters: Any) -> list[JSON]:
         return self.request("GET", f"{self.local}/_ojin/requests", params=_query(**filters))["data"]
 
+    def get_request(self, request_id: str) -> JSON:
+        return self.request("GET", f"{self.local}/_ojin/requests/{_segment(request_id)}")
+
     def clear_requests(self) -> None:
         self.request("DELETE", f"{self.local}/_ojin/requests")
+
+    def create_namespace(self, name: str | None = None) -> JSON:
+        """Two fresh organizations with a key each: `api_key` and `other_api_key`."""
+        body = _query(name=name)
+        return self.request("POST", f"{self.local}/_ojin/namespaces", json=body)
+
+    def list_namespaces(self) -> list[JSON]:
+        return self.request("GET", f"{self.local}/_ojin/namespaces")["data"]
+
+    def reset_namespace(self, namespace_id: str) -> None:
+        self.request("POST", f"{self._namespace(namespace_id)}/reset")
+
+    def delete_namespace(self, namespace_id: str) -> None:
+        self.request("DELETE", self._namespace(namespace_id))
+
+    def get_clock(self, namespace_id: str | None = None) -> JSON:
+        """`{"now", "offset_seconds"}`: the server's clock, or one namespace's."""
+        return self.request("GET", self._clock(namespace_id))
+
+    def advance_clock(self, seconds: float, namespace_id: str | None = None) -> JSON:
+        body = {"advance_seconds": seconds}
+        return self.request("POST", self._clock(namespace_id), json=body)
+
+    def reset_clock(self, namespace_id: str | None = None) -> JSON:
+        """Back to real time."""
+        return self.request("DELETE", self._clock(namespace_id))
+
+    def _namespace(self, namespace_id: str) -> str:
+        return f"{self.local}/_ojin/namespaces/{_segment(namespace_id)}"
+
+    def _clock(self, namespace_id: str | None) -> str:
+        if namespace_id is None:
+            return f"{self.local}/_ojin/clock"
+        return f"{self._namespace(namespace_id)}/clock"
 
 
 def _query(**values: Any) -> JSON:
@@ -362,8 +410,27 @@ def _segment(value: str) -> str:
 
 
 def _decoded(response: httpx.Response) -> Any:
+    """The answer's JSON; its text when it is not JSON (a proxy's page, a body cut short)."""
     if not response.content:
         return None
     if response.headers.get("content-type", "").startswith("application/json"):
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            pass
     return response.text
+
+
+def _write_atomically(
+    target: Path, chunks: Iterator[bytes], progress: Callable[[int], None] | None
+) -> None:
+    temp = target.with_name(f".{target.name}.part")
+    try:
+        with temp.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ import dataclasses
 import os
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ def _at_least(minimum: int) -> dict[str, Any]:
 
 
 SECRET = {"secret": True}
+API_KEY = {"secret": True, "api_key": True}
 CREDENTIALS_IN_URL = {"credentials_in_url": True}
 
 
@@ -91,7 +92,7 @@ class JobsConfig:
 
 @dataclass(frozen=True)
 class ApiKeyConfig:
-    key: str = field(default="", metadata=SECRET)
+    key: str = field(default="", metadata=API_KEY)
     organization_id: str = ""
     user_id: str = ""
     admin: bool = False
@@ -178,8 +179,30 @@ def _env_values(env: Mapping[str, str]) -> dict[str, _EnvValue]:
                 values[f"{section}.{rest[len(prefix) :]}"] = _EnvValue(name, raw)
                 break
         else:
-            raise ConfigError(f"unknown environment variable {name}")
+            raise _unknown_variable(name)
     return values
+
+
+def _unknown_variable(name: str) -> ConfigError:
+    import difflib
+
+    known = _variable_names(Config, "")
+    close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), known, n=1)
+    hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""
+    return ConfigError(f"unknown environment variable {name}{hint}")
+
+
+def _variable_names(cls: type, prefix: str) -> list[str]:
+    """Every OJIN_LOCAL_* variable a section's keys can be set from, less that prefix."""
+    names = []
+    for f in dataclasses.fields(cls):
+        hint = _hints(cls)[f.name]
+        name = f"{prefix}{f.name.upper()}"
+        if dataclasses.is_dataclass(hint):
+            names.extend(_variable_names(hint, name + "_"))
+        elif hint in (bool, int, str):
+            names.append(name)
+    return names
 
 
 @dataclass(frozen=True)
@@ -218,8 +241,10 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
         raise ConfigError(f"{_label(where)} must be a table ({source})")
     hints = _hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
+    for key, value in data.items():
         if key not in known:
+            if isinstance(value, _EnvValue):
+                raise _unknown_variable(value.variable)
             raise ConfigError(f"unknown key {_label(_join(where, key))} ({source})")
     values = {}
     for name, f in known.items():
@@ -346,25 +371,28 @@ def with_public_url(config: Config, host: str, port: int) -> Config:
     return dataclasses.replace(config, server=server)
 
 
-def as_masked_dict(config: Config) -> dict[str, Any]:
-    """The effective configuration with secrets masked, for `ojin-local config show`."""
-    return _masked(config)
+def as_masked_dict(config: Config, key_label: Callable[[str], str]) -> dict[str, Any]:
+    """The effective configuration with secrets masked, for `ojin-local config show`. API keys
+    show as `key_label(key)` instead, so that they can be told apart (their prefixes are alike)."""
+    return _masked(config, key_label)
 
 
-def _masked(value: Any) -> Any:
+def _masked(value: Any, key_label: Callable[[str], str]) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {}
         for f in dataclasses.fields(value):
             item = getattr(value, f.name)
-            if f.metadata.get("secret") and item:
+            if f.metadata.get("api_key") and item:
+                out[f.name] = key_label(item)
+            elif f.metadata.get("secret") and item:
                 out[f.name] = _mask(item)
             elif f.metadata.get("credentials_in_url"):
                 out[f.name] = _mask_url(item)
             else:
-                out[f.name] = _masked(item)
+                out[f.name] = _masked(item, key_label)
         return out
     if isinstance(value, tuple | list):
-        return [_masked(v) for v in value]
+        return [_masked(v, key_label) for v in value]
     return value
 
 

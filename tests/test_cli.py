@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import signal
 import socket
@@ -22,6 +23,19 @@ def test_config_show_prints_defaults_with_the_data_dir_resolved(tmp_path: Path) 
     assert "port = 8080" in result.stdout
     assert f'data_dir = "{tmp_path / "d"}"' in result.stdout
     assert 'backend = "filesystem"' in result.stdout
+
+
+def test_config_show_tells_keys_apart_by_a_prefix_of_their_hash(tmp_path: Path) -> None:
+    keys = ["sk-team-0123456789-a", "sk-team-0123456789-b"]
+    config = tmp_path / "keys.toml"
+    config.write_text(
+        "".join(f'[[api_keys]]\nkey = "{k}"\norganization_id = "o"\nuser_id = "u"\n' for k in keys)
+    )
+    shown = run_cli("config", "show", "--config", str(config))
+    assert shown.returncode == 0, shown.stderr
+    labels = re.findall(r'key = "(sha256:[0-9a-f]{12})…"', shown.stdout)
+    assert labels == [f"sha256:{hashlib.sha256(k.encode()).hexdigest()[:12]}" for k in keys]
+    assert not any(k in shown.stdout for k in keys)
 
 
 def test_flags_override_environment_which_overrides_the_file(tmp_path: Path) -> None:
@@ -53,6 +67,18 @@ def test_the_port_flag_beats_the_environment(make_server) -> None:
         ("", {"OJIN_LOCAL_SERVER_PORT": "x"}, "OJIN_LOCAL_SERVER_PORT"),
         ("", {"OJIN_LOCAL_SERVR_PORT": "1"}, "unknown environment variable OJIN_LOCAL_SERVR_PORT"),
         (
+            "[server]\nport = 0\n",
+            {"OJIN_LOCAL_SERVER_PROT": "1"},
+            "unknown environment variable OJIN_LOCAL_SERVER_PROT "
+            "(did you mean OJIN_LOCAL_SERVER_PORT?)",
+        ),
+        (
+            "",
+            {"OJIN_LOCAL_STORAGE_S3_BUKET": "b"},
+            "unknown environment variable OJIN_LOCAL_STORAGE_S3_BUKET "
+            "(did you mean OJIN_LOCAL_STORAGE_S3_BUCKET?)",
+        ),
+        (
             "[[model_variants]]\nmodel_variant_id = 'a/b/c'\nmodel_id = 'a/b'\ntitle = 'T'\n"
             "configuration_schema = { type = 'nope' }\n",
             {},
@@ -73,7 +99,9 @@ def test_bad_config_exits_2_with_one_line_and_starts_nothing(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert expected in lines[0]
-    if "OJIN_LOCAL" not in expected:
+    if "OJIN_LOCAL" in expected:
+        assert str(config) not in lines[0] and "embedded defaults" not in lines[0]
+    else:
         assert str(config) in lines[0]
     assert not (data_dir / "ojin-local.sqlite3").exists()
 

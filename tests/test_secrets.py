@@ -121,7 +121,8 @@ def test_config_show_masks_every_secret(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     for secret in (CONFIGURED_KEY, S3_SECRET, REDIS_PASSWORD):
         assert secret not in shown.stdout
-    assert f'key = "{CONFIGURED_KEY[:4]}…"' in shown.stdout
+    digest = hashlib.sha256(CONFIGURED_KEY.encode()).hexdigest()
+    assert f'key = "sha256:{digest[:12]}…"' in shown.stdout
     assert 'redis_url = "redis://:…@cache.internal:6379/0"' in shown.stdout
     env = {"OJIN_LOCAL_JOBS_REDIS_URL": f"redis://u:{REDIS_PASSWORD}@h/1"}
     from_env = run_cli("config", "show", env=env)
