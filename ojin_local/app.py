@@ -10,11 +10,13 @@ from ojin_local.http.endpoint import request_bodies
 from ojin_local.http.routes import (
     admin,
     assets,
+    cors,
     docs,
     health,
     jobs,
     model_configs,
     model_variants,
+    namespaces,
     public,
     storage,
 )
@@ -26,7 +28,9 @@ BLUEPRINTS = (
     assets.bp,
     jobs.bp,
     public.bp,
+    cors.bp,
     admin.bp,
+    namespaces.bp,
     health.bp,
     docs.bp,
 )

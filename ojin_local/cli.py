@@ -354,6 +354,7 @@ def gc(
     config_path: Path | None, data_dir: Path | None, ttl_seconds: int | None, grace_seconds: int
 ) -> None:
     """Abort upload sessions nobody finalized in time, and remove storage nobody owns."""
+    from ojin_local.domain.clock import Clock
     from ojin_local.storage import open_storage
 
     config = read_config(config_path, **{"server.data_dir": str(data_dir) if data_dir else None})
@@ -361,7 +362,7 @@ def gc(
     try:
         ttl = config.storage.upload_session_ttl_seconds if ttl_seconds is None else ttl_seconds
         grace = timedelta(seconds=grace_seconds)
-        click.echo(str(collect_garbage(db, open_storage(config), ttl, grace)))
+        click.echo(str(collect_garbage(db, open_storage(config), Clock(), ttl, grace)))
     finally:
         db.close()
 

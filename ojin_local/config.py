@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Callable, Mapping
@@ -36,6 +37,7 @@ def _at_least(minimum: int) -> dict[str, Any]:
 
 SECRET = {"secret": True}
 API_KEY = {"secret": True, "api_key": True}
+ORIGINS = {"each": re.compile(r"\*|https?://[^/\s?#]+"), "each_is": "an origin like http://localhost:3000"}
 CREDENTIALS_IN_URL = {"credentials_in_url": True}
 
 
@@ -47,6 +49,8 @@ class ServerConfig:
     data_dir: str = ""
     log_level: str = field(default="info", metadata=_choices("debug", "info", "warning", "error"))
     max_body_bytes: int = 1_048_576
+    # Web apps on these origins may call the keyed /v1 routes from a browser ("*": any origin).
+    cors_origins: list[str] = field(default_factory=list, metadata=ORIGINS)
 
 
 @dataclass(frozen=True)
@@ -293,6 +297,12 @@ def _convert(hint: Any, value: Any, where: str, source: str, f: dataclasses.Fiel
     if origin is list:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{_label(where)} must be an array of strings ({source})")
+        each = f.metadata.get("each")
+        wrong = [item for item in value if each is not None and not each.fullmatch(item)]
+        if wrong:
+            raise ConfigError(
+                f"{_label(where)}: {wrong[0]!r} is not {f.metadata['each_is']} ({source})"
+            )
         return list(value)
     if origin is dict:
         if not isinstance(value, dict):

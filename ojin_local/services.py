@@ -7,7 +7,7 @@ the app factory; handlers reach them as `request.app.ctx.services`.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from ojin_local.config import Config
 from ojin_local.db import Database
 from ojin_local.domain.assets import Assets, reopen_interrupted_finalizes
 from ojin_local.domain.auth import KeyRing
+from ojin_local.domain.clock import Clock
 from ojin_local.domain.faults import FaultRules
 from ojin_local.domain.health import health_report
 from ojin_local.domain.idle_video import IdleVideos
@@ -22,8 +23,10 @@ from ojin_local.domain.jobs import Jobs
 from ojin_local.domain.journal import RequestJournal
 from ojin_local.domain.model_configs import ModelConfigs
 from ojin_local.domain.model_variants import VariantCatalog, catalog_entries, sync_catalog
+from ojin_local.domain.namespaces import Namespaces
 from ojin_local.domain.reset import reset_state
 from ojin_local.domain.seed import load_demo_seed
+from ojin_local.domain.time_travel import TimeTravel
 from ojin_local.jobs.queue import HueyQueue, open_huey
 from ojin_local.jobs.runtime import JobRuntime
 from ojin_local.storage import Storage, open_storage
@@ -45,8 +48,11 @@ class Services:
     jobs: Jobs
     idle_videos: IdleVideos
     job_runtime: JobRuntime
-    faults: FaultRules = field(default_factory=FaultRules)
-    journal: RequestJournal = field(default_factory=RequestJournal)
+    clock: Clock
+    time_travel: TimeTravel
+    namespaces: Namespaces
+    faults: FaultRules
+    journal: RequestJournal
     consumer: EmbeddedConsumer | None = None
 
     def start_consumer(self) -> None:
@@ -61,10 +67,12 @@ class Services:
         return health_report(self.db, self.storage, self.queue, self.config.jobs, self.consumer)
 
     def reset(self) -> None:
-        """Blocking: back to the seed state, with no fault rules and an empty journal."""
+        """Blocking: back to the seed state, with no fault rules, an empty journal and every
+        clock at real time. Namespaces and their keys stay (keys are access, not data)."""
         reset_state(
             self.db, self.storage, self.queue, self.variants, self.config.organizations.template
         )
+        self.db.write_sync(self.clock.reset_all)
         self.faults.clear()
         self.journal.clear()
 
@@ -84,6 +92,7 @@ class Services:
             snapshot = read_snapshot(archive, Path(scratch))
             manifest = import_snapshot(self.db, self.storage, self.queue, snapshot)
         self.db.write_sync(sync_catalog, catalog_entries(self.config.model_variants))
+        self.clock.load()
         self.faults.clear()
         self.journal.clear()
         if self.consumer is not None:
@@ -111,6 +120,10 @@ def open_services(config: Config) -> Services:
     assets = Assets(db, storage, template, config.storage.presign_expires_seconds)
     queue = HueyQueue(open_huey(config))
     jobs = Jobs(db, queue)
+    clock = Clock()
+    clock.load()
+    faults, journal = FaultRules(), RequestJournal()
+    job_runtime = JobRuntime(config, queue, db, clock, storage)
     return Services(
         config=config,
         db=db,
@@ -122,5 +135,10 @@ def open_services(config: Config) -> Services:
         queue=queue,
         jobs=jobs,
         idle_videos=IdleVideos(jobs, assets, config.jobs.idle_video_delay_seconds),
-        job_runtime=JobRuntime(config, queue, db, storage),
+        job_runtime=job_runtime,
+        clock=clock,
+        time_travel=TimeTravel(db, clock, queue, job_runtime.collect_garbage),
+        namespaces=Namespaces(db, storage, clock, faults, journal),
+        faults=faults,
+        journal=journal,
     )

@@ -10,6 +10,7 @@ blocks on the write lock. That is the shape Datasette uses.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import sqlite3
 import threading
@@ -73,12 +74,14 @@ class Database:
 
     def write_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn` in one IMMEDIATE transaction on the writer thread and wait for it."""
-        return self._writer.submit(self._in_transaction, fn, *args, **kwargs).result()
+        context = contextvars.copy_context()  # e.g. the clock the caller reads (domain.clock)
+        return self._writer.submit(context.run, self._in_transaction, fn, *args, **kwargs).result()
 
     async def write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn` in one IMMEDIATE transaction on the writer thread without blocking the loop."""
         loop = asyncio.get_running_loop()
-        call = functools.partial(self._in_transaction, fn, *args, **kwargs)
+        context = contextvars.copy_context()  # e.g. the clock the caller reads (domain.clock)
+        call = functools.partial(context.run, self._in_transaction, fn, *args, **kwargs)
         return await loop.run_in_executor(self._writer, call)
 
     def snapshot(self) -> AbstractContextManager[object]:

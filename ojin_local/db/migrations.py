@@ -133,6 +133,18 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX job_listing ON job (organization_id, created_at, job_id)",
         "CREATE INDEX job_status ON job (status)",
     ],
+    [  # namespaces: two organizations for one test, with a clock of their own
+        """CREATE TABLE namespace (
+            namespace_id TEXT PRIMARY KEY,
+            name TEXT,
+            organization_id TEXT NOT NULL UNIQUE,
+            other_organization_id TEXT NOT NULL UNIQUE,
+            clock_offset_seconds REAL NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        )""",
+        "ALTER TABLE api_key ADD COLUMN namespace_id TEXT",
+        "CREATE INDEX api_key_namespace ON api_key (namespace_id)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -31,6 +31,18 @@ class ApiKey(BaseModel):
     admin = pw.BooleanField(default=False)
     created_at = pw.TextField()
     revoked_at = pw.TextField(null=True)
+    namespace_id = pw.TextField(null=True)  # a namespace's key: not access, test scaffolding
+
+
+class Namespace(BaseModel):
+    """Two organizations made for one test (POST /_ojin/namespaces), and their clock."""
+
+    namespace_id = pw.TextField(primary_key=True)
+    name = pw.TextField(null=True)
+    organization_id = pw.TextField(unique=True)
+    other_organization_id = pw.TextField(unique=True)
+    clock_offset_seconds = pw.FloatField(default=0.0)
+    created_at = pw.TextField()
 
 
 class ModelVariant(BaseModel):
@@ -117,6 +129,7 @@ class Job(BaseModel):
 ALL_MODELS: list[type[BaseModel]] = [
     Meta,
     ApiKey,
+    Namespace,
     ModelVariant,
     ModelConfig,
     ModelConfigReference,

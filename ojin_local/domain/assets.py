@@ -20,7 +20,8 @@ from ojin_local import spec
 from ojin_local.db import Database
 from ojin_local.db.models import Asset, UploadSession
 from ojin_local.domain.auth import Principal
-from ojin_local.domain.common import Page, PageRequest, is_uuid, new_id, now_iso
+from ojin_local.domain.clock import now_iso
+from ojin_local.domain.common import Page, PageRequest, is_uuid, new_id
 from ojin_local.errors import (
     Conflict,
     Forbidden,

@@ -1,9 +1,10 @@
 """API keys and who they stand for.
 
-Keys come from three places: the config file (`[[api_keys]]`), keys made with
-`ojin-local keys create` (only their SHA-256 is stored), and the development key, which works only
-while no other key exists anywhere, so a fresh install is usable at once and stops accepting the
-well-known key as soon as real keys are set up.
+Keys come from four places: the config file (`[[api_keys]]`), keys made with
+`ojin-local keys create` (only their SHA-256 is stored), a namespace's two keys (made with it, see
+domain.namespaces; test scaffolding, not access), and the development key, which works only while
+no other key but a namespace's exists, so a fresh install is usable at once and stops accepting
+the well-known key as soon as real keys are set up.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from ojin_local.config import DEV_KEY, DEV_ORGANIZATION, DEV_USER, ApiKeyConfig
 from ojin_local.db.models import ApiKey
-from ojin_local.domain.common import now_iso
+from ojin_local.domain.clock import now_iso
 from ojin_local.errors import NotFound
 
 CREATED_KEY_PREFIX = "sk-local-"
@@ -27,6 +28,7 @@ class Principal:
     organization_id: str
     user_id: str
     admin: bool = False
+    namespace_id: str | None = None
 
 
 DEV_PRINCIPAL = Principal(DEV_ORGANIZATION, DEV_USER, admin=True)
@@ -39,9 +41,12 @@ def hash_key(key: str) -> str:
 
 # Fixed SQL on every request's path: building these with Peewee cost ~220 us, running them ~5 us.
 _ACTIVE_KEY_BY_HASH = (
-    "SELECT organization_id, user_id, admin FROM api_key WHERE key_hash = ? AND revoked_at IS NULL"
+    "SELECT organization_id, user_id, admin, namespace_id FROM api_key"
+    " WHERE key_hash = ? AND revoked_at IS NULL"
 )
-_ANY_ACTIVE_KEY = "SELECT 1 FROM api_key WHERE revoked_at IS NULL LIMIT 1"
+_ANY_ACTIVE_KEY = (
+    "SELECT 1 FROM api_key WHERE revoked_at IS NULL AND namespace_id IS NULL LIMIT 1"
+)
 
 
 DEV_KEY_RECHECK_SECONDS = 1.0
@@ -68,7 +73,7 @@ class KeyRing:
         if secrets.compare_digest(key.encode(), DEV_KEY.encode()):
             return DEV_PRINCIPAL if self.dev_key_active() else None
         row = _execute(_ACTIVE_KEY_BY_HASH, digest).fetchone()
-        return Principal(row[0], row[1], bool(row[2])) if row else None
+        return Principal(row[0], row[1], bool(row[2]), row[3]) if row else None
 
     def dev_key_active(self) -> bool:
         """Rechecked at most once a second: a key made by `ojin-local keys create` (in another
@@ -86,7 +91,9 @@ def _execute(sql: str, *params: Any) -> Any:
     return ApiKey._meta.database.execute_sql(sql, params)
 
 
-def create_key(organization_id: str, user_id: str, admin: bool) -> tuple[dict[str, Any], str]:
+def create_key(
+    organization_id: str, user_id: str, admin: bool, namespace_id: str | None = None
+) -> tuple[dict[str, Any], str]:
     """Store a new key's hash; returns its record and the key itself, which is shown only once."""
     key = CREATED_KEY_PREFIX + secrets.token_urlsafe(24)
     record = {
@@ -98,6 +105,7 @@ def create_key(organization_id: str, user_id: str, admin: bool) -> tuple[dict[st
         "admin": admin,
         "created_at": now_iso(),
         "revoked_at": None,
+        "namespace_id": namespace_id,
     }
     ApiKey.insert(record).execute()
     return _public(record), key

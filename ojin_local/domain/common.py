@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ojin_local import spec
@@ -17,11 +16,6 @@ JOB_STATUSES = spec.enum("OjinJobStatus")
 
 def new_id() -> str:
     return str(uuid.uuid4())
-
-
-def now_iso() -> str:
-    """UTC, ISO 8601, microseconds, fixed width: sorts as text in the order it happened."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def is_uuid(value: str) -> bool:

@@ -11,7 +11,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ojin_local.domain.common import new_id, now_iso
+from ojin_local.domain.clock import now_iso
+from ojin_local.domain.common import new_id
 from ojin_local.errors import NotFound
 
 DEFAULT_FAULT_CODE = "SERVICE_UNAVAILABLE"
@@ -30,10 +31,15 @@ class FaultRule:
     drop_connection: bool
     probability: float
     times: int | None  # hits left; None = forever
+    namespace_id: str | None = None  # only requests made with that namespace's keys
     hits: int = 0
     created_at: str = field(default_factory=now_iso)
 
-    def matches(self, method: str, path: str, operation_id: str | None) -> bool:
+    def matches(
+        self, method: str, path: str, operation_id: str | None, namespace_id: str | None
+    ) -> bool:
+        if self.namespace_id is not None and self.namespace_id != namespace_id:
+            return False
         if self.operation_id is not None and self.operation_id != operation_id:
             return False
         if self.method is not None and self.method != method:
@@ -84,14 +90,20 @@ class FaultRules:
         with self._lock:
             self._rules = []
 
-    def match(self, method: str, path: str, operation_id: str | None) -> Fault | None:
+    def forget_namespace(self, namespace_id: str) -> None:
+        with self._lock:
+            self._rules = [rule for rule in self._rules if rule.namespace_id != namespace_id]
+
+    def match(
+        self, method: str, path: str, operation_id: str | None, namespace_id: str | None = None
+    ) -> Fault | None:
         """The first matching rule that fires (its probability drawn); a rule whose `times`
         run out is dropped."""
         if not self._rules:
             return None
         with self._lock:
             for rule in self._rules:
-                if not rule.matches(method, path, operation_id):
+                if not rule.matches(method, path, operation_id, namespace_id):
                     continue
                 if self._random.random() >= rule.probability:
                     continue
@@ -122,4 +134,5 @@ def parse_rule(body: dict[str, Any]) -> FaultRule:
         drop_connection=given.get("drop_connection", False),
         probability=float(given.get("probability", 1.0)),
         times=given.get("times"),
+        namespace_id=given.get("namespace_id"),
     )

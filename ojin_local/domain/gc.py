@@ -7,6 +7,10 @@ recording, or between deleting a record and its object), the temp files of inter
 writes and the parts of interrupted completions or deletes (`Storage.remove_debris`). Only keys
 ojin-local makes (`assets/<uuid>`) are ever candidates, so a shared bucket's other objects are
 safe, and only things older than a grace period, so work in flight is too.
+
+A session expires by its organization's clock (domain.clock): moving a namespace's clock past the
+TTL expires its sessions, and nobody else's. Orphans and debris are judged by real time: they
+belong to no organization.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from ojin_local.db import Database
 from ojin_local.db.models import Asset, UploadSession
 from ojin_local.domain.assets import is_storage_key
+from ojin_local.domain.clock import ISO_FORMAT, Clock
 from ojin_local.storage import Storage
 
 ORPHAN_GRACE = timedelta(hours=1)
@@ -38,20 +43,15 @@ class Collected:
 
 
 def collect_garbage(
-    db: Database, storage: Storage, ttl_seconds: int, grace: timedelta = ORPHAN_GRACE
+    db: Database,
+    storage: Storage,
+    clock: Clock,
+    ttl_seconds: int,
+    grace: timedelta = ORPHAN_GRACE,
 ) -> Collected:
     now = datetime.now(UTC)
     cutoff = now - timedelta(seconds=ttl_seconds)
-    expired = list(
-        UploadSession.select(
-            UploadSession.asset_id, UploadSession.upload_id, UploadSession.storage_key
-        )
-        .where(
-            (UploadSession.status == "open")
-            & (UploadSession.created_at < cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-        )
-        .tuples()
-    )
+    expired = expired_sessions(clock, timedelta(seconds=ttl_seconds))
     for asset_id, upload_id, key in expired:
         storage.abort_multipart_upload(key, upload_id)
         db.write_sync(_forget, asset_id)
@@ -79,6 +79,28 @@ def collect_garbage(
         storage.delete_object(key)
     debris = storage.remove_debris(now - grace)
     return Collected(len(expired), len(orphan_uploads), len(orphan_objects), debris)
+
+
+def expired_sessions(clock: Clock, ttl: timedelta) -> list[tuple[str, str, str]]:
+    """Open sessions older than the TTL on their organization's clock: (asset id, upload id,
+    storage key)."""
+    clock.load()
+    expired = []
+    for asset_id, upload_id, key, organization, created_at in (
+        UploadSession.select(
+            UploadSession.asset_id,
+            UploadSession.upload_id,
+            UploadSession.storage_key,
+            UploadSession.organization_id,
+            UploadSession.created_at,
+        )
+        .where(UploadSession.status == "open")
+        .tuples()
+    ):
+        offset = timedelta(seconds=clock.of_organization(organization).offset_seconds)
+        if created_at < (datetime.now(UTC) + offset - ttl).strftime(ISO_FORMAT):
+            expired.append((asset_id, upload_id, key))
+    return expired
 
 
 def _forget(asset_id: str) -> None:

@@ -17,12 +17,12 @@ from typing import Any
 
 from ojin_local import spec
 from ojin_local.db import Database
-from ojin_local.db.models import Asset
+from ojin_local.db.models import Asset, Job
 from ojin_local.domain.assets import Assets, record_asset, storage_key
 from ojin_local.domain.auth import Principal
 from ojin_local.domain.jobs import Jobs
 from ojin_local.errors import JobFailure, S3Error, ValidationError, field_error
-from ojin_local.storage import Storage
+from ojin_local.storage import Storage, StoredObject
 
 (IDLE_VIDEO,) = spec.enum("OjinJobType")  # the one job type there is
 MAX_SOURCE_BYTES = 64 * 1024 * 1024  # read into memory to decode; larger is not a portrait
@@ -74,16 +74,19 @@ def generate_idle_video(
     except InvalidSourceImage as exc:
         raise JobFailure("INVALID_SOURCE_IMAGE", f"{source['name']}: {exc}") from exc
     stored = storage.put_object(storage_key(asset_id), io.BytesIO(video), "video/mp4")
-    db.write_sync(
-        record_asset,
-        asset_id,
-        job["organization_id"],
-        job["created_by"],
-        video_name(source["name"], template),
-        "video",
-        stored,
-    )
+    name = video_name(source["name"], template)
+    if not db.write_sync(_record_result, job, asset_id, name, stored):
+        storage.delete_object(stored.key)
     return {"asset_id": asset_id}
+
+
+def _record_result(job: dict[str, Any], asset_id: str, name: str, stored: StoredObject) -> bool:
+    """The video becomes an asset only while its job exists: a reset (of the server or of a
+    namespace) that removed the job while it ran leaves nothing behind."""
+    if not Job.select().where(Job.job_id == job["job_id"]).exists():
+        return False
+    record_asset(asset_id, job["organization_id"], job["created_by"], name, "video", stored)
+    return True
 
 
 def video_asset_id(job_id: str) -> str:

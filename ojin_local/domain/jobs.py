@@ -20,8 +20,10 @@ from typing import Any, Protocol
 from ojin_local import spec
 from ojin_local.db import Database
 from ojin_local.db.models import Job
+from ojin_local.domain import clock
 from ojin_local.domain.auth import Principal
-from ojin_local.domain.common import Page, PageRequest, new_id, now_iso
+from ojin_local.domain.clock import now_iso
+from ojin_local.domain.common import Page, PageRequest, new_id
 from ojin_local.errors import JobFailure, NotFound, S3Error
 
 log = logging.getLogger("ojin_local.jobs")
@@ -42,6 +44,10 @@ class Queue(Protocol):
 
     def depth(self) -> int:
         """How many jobs wait, queued or scheduled."""
+
+    def bring_forward(self, seconds: float, which: Callable[[str], bool]) -> int:
+        """Make the scheduled jobs `which` picks due `seconds` earlier; returns how many are
+        due now."""
 
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -150,17 +156,26 @@ class JobRunner:
         self,
         db: Database,
         queue: Queue,
+        clocks: clock.Clock,
         handlers: Mapping[str, Handler],
         max_attempts: int,
         worker: WorkerId,
     ) -> None:
         self.db = db
         self.queue = queue
+        self.clocks = clocks
         self.handlers = handlers
         self.max_attempts = max_attempts
         self.worker = worker
 
     def run(self, job_id: str) -> None:
+        """On its organization's clock, read afresh: the server may have moved it meanwhile
+        (and this may be another process, `ojin-local worker`)."""
+        owner = Job.select(Job.organization_id).where(Job.job_id == job_id).scalar()
+        if owner is None:
+            return  # removed by a reset while it waited
+        self.clocks.load()
+        clock.enter(self.clocks.of_organization(owner))
         job = self.db.write_sync(_claim, job_id, str(self.worker))
         if job is None:
             return  # delivered twice, or already finished: nothing to do

@@ -1,68 +1,186 @@
 """The request journal: the most recent requests, so a test can assert what its client called
-(WireMock's request verification). A bounded ring buffer in memory.
+(WireMock's request verification) and a developer can see what was sent and answered. A bounded
+ring buffer in memory: at most `JOURNAL_SIZE` entries and `BODY_BUDGET_BYTES` of kept bodies.
 
-Every request is recorded, so recording is on the hot path: an entry is a plain tuple with the
-wall-clock time as a float (formatting an ISO timestamp per request cost ~3 us, a dataclass
-another ~1.5); entries become dicts, and times text, only when the journal is read.
+Every request is recorded, so recording is on the hot path: an entry is a plain tuple holding
+what the request already has (the time as a float, header pairs, body bytes up to the cap);
+secrets are left out as it is recorded, and entries become JSON only when the journal is read.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import re
 import threading
-import time
 from collections import deque
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
 
 from ojin_local import spec
 
 JOURNAL_SIZE = spec.query_parameter("ojinListRequests", "limit")["maximum"]
 """As many entries as its route may list at once."""
+BODY_CAP_BYTES = 64 * 1024
+BODY_BUDGET_BYTES = 32 * 1024 * 1024
+SECRET_HEADERS = frozenset({"x-api-key", "authorization", "cookie", "set-cookie"})
+SIGNATURE_PARAMETERS = frozenset(
+    {"x-ojin-signature", "x-amz-signature", "x-amz-credential", "x-amz-security-token"}
+)
+_SIGNATURE_IN_TEXT = re.compile(
+    r"(?<=[?&])(?:X-Ojin-Signature|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)"
+    r"=[^&\"\s]*&?",
+    re.IGNORECASE,
+)
+
+
+class Body(NamedTuple):
+    content_type: str | None
+    size_bytes: int
+    head: bytes  # the first BODY_CAP_BYTES
+
+    def to_body(self) -> dict[str, Any] | None:
+        """As the spec's OjinJournalBody: JSON kept whole up to the cap, then cut as text."""
+        if not self.size_bytes:
+            return None
+        body: dict[str, Any] = {
+            "content_type": self.content_type,
+            "size_bytes": self.size_bytes,
+            "truncated": False,
+        }
+        if not _is_json(self.content_type):
+            return body
+        # The pre-signed URLs a body carries (sign-part, download) lose their signatures.
+        text = _SIGNATURE_IN_TEXT.sub("", self.head.decode("utf-8", "replace"))
+        if self.size_bytes > len(self.head):
+            body.update(truncated=True, text=text)
+            return body
+        try:
+            body["json"] = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            body["text"] = text
+        return body
+
+
+NO_BODY = Body(None, 0, b"")
+
+
+def body_of(content_type: str | None, data: bytes | None, size: int | None = None) -> Body:
+    """A body as kept: only JSON bodies keep their bytes (up to the cap), others their size."""
+    size = len(data) if data is not None else (size or 0)
+    if not size:
+        return NO_BODY
+    head = data[:BODY_CAP_BYTES] if data is not None and _is_json(content_type) else b""
+    return Body(content_type, size, head)
+
+
+def _is_json(content_type: str | None) -> bool:
+    return content_type is not None and "json" in content_type.split(";", 1)[0]
+
+
+def public_headers(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, value) for name, value in pairs if name.lower() not in SECRET_HEADERS)
+
+
+def public_query(query: str) -> str:
+    """The query string without the signatures of pre-signed URLs."""
+    lowered = query.lower()
+    if not any(name in lowered for name in SIGNATURE_PARAMETERS):
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(k, v) for k, v in pairs if k.lower() not in SIGNATURE_PARAMETERS])
 
 
 class JournalEntry(NamedTuple):
-    time: float  # seconds since the epoch
+    time: float  # seconds since the epoch, real time (the journal is the developer's)
     method: str
     path: str
+    query: str
     operation_id: str | None
     status: int
     duration_ms: float
     organization_id: str | None
+    namespace_id: str | None
     request_id: str
+    request_headers: tuple[tuple[str, str], ...]
+    response_headers: tuple[tuple[str, str], ...]
+    request_body: Body
+    response_body: Body
 
     def to_body(self) -> dict[str, Any]:
-        body = self._asdict()
+        """As the spec's OjinJournalEntry: what a listing shows."""
         stamp = datetime.fromtimestamp(self.time, UTC)
-        body["time"] = stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return body
+        return {
+            "time": stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "operation_id": self.operation_id,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "organization_id": self.organization_id,
+            "namespace_id": self.namespace_id,
+            "request_id": self.request_id,
+        }
+
+    def to_detail(self) -> dict[str, Any]:
+        """As the spec's OjinJournalEntryDetail: the entry whole."""
+        return {
+            **self.to_body(),
+            "request_headers": _joined(self.request_headers),
+            "response_headers": _joined(self.response_headers),
+            "request_body": self.request_body.to_body(),
+            "response_body": self.response_body.to_body(),
+        }
+
+    @property
+    def kept_bytes(self) -> int:
+        return len(self.request_body.head) + len(self.response_body.head)
+
+
+def _joined(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Repeated headers as one, comma-separated (RFC 9110 section 5.3)."""
+    headers: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return headers
 
 
 class RequestJournal:
-    def __init__(self, size: int = JOURNAL_SIZE) -> None:
-        self._entries: deque[JournalEntry] = deque(maxlen=size)
+    def __init__(self, size: int = JOURNAL_SIZE, budget_bytes: int = BODY_BUDGET_BYTES) -> None:
+        self._entries: deque[JournalEntry] = deque()
+        self._size = size
+        self._budget = budget_bytes
+        self._kept = 0
         self._lock = threading.Lock()
 
-    def record(
-        self,
-        method: str,
-        path: str,
-        operation_id: str | None,
-        status: int,
-        duration_ms: float,
-        organization_id: str | None,
-        request_id: str,
-    ) -> None:
-        entry = JournalEntry(
-            time.time(), method, path, operation_id, status, duration_ms, organization_id,
-            request_id,
-        )  # fmt: skip
+    def record(self, entry: JournalEntry) -> None:
         with self._lock:
-            self._entries.append(entry)
+            entries = self._entries
+            entries.append(entry)
+            self._kept += entry.kept_bytes
+            while len(entries) > self._size or (self._kept > self._budget and len(entries) > 1):
+                self._kept -= entries.popleft().kept_bytes
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._kept = 0
+
+    def forget_namespace(self, namespace_id: str) -> None:
+        with self._lock:
+            self._entries = deque(e for e in self._entries if e.namespace_id != namespace_id)
+            self._kept = sum(e.kept_bytes for e in self._entries)
+
+    def get(self, request_id: str) -> dict[str, Any] | None:
+        """The newest entry with this id (a client may send the same X-Request-Id twice)."""
+        with self._lock:
+            found = next((e for e in reversed(self._entries) if e.request_id == request_id), None)
+        return found.to_detail() if found is not None else None
 
     def query(
         self,
@@ -72,6 +190,7 @@ class RequestJournal:
         operation_id: str | None = None,
         status: int | None = None,
         organization_id: str | None = None,
+        namespace_id: str | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         """Newest first; `path` is a glob."""
@@ -85,5 +204,6 @@ class RequestJournal:
             and (operation_id is None or entry.operation_id == operation_id)
             and (status is None or entry.status == status)
             and (organization_id is None or entry.organization_id == organization_id)
+            and (namespace_id is None or entry.namespace_id == namespace_id)
         ]
         return [entry.to_body() for entry in found[:limit]]

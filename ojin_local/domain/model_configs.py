@@ -18,7 +18,8 @@ from ojin_local import spec
 from ojin_local.db import Database
 from ojin_local.db.models import ModelConfig, ModelConfigReference
 from ojin_local.domain.auth import Principal
-from ojin_local.domain.common import Page, PageRequest, new_id, now_iso
+from ojin_local.domain.clock import now_iso
+from ojin_local.domain.common import Page, PageRequest, new_id
 from ojin_local.domain.model_variants import VariantCatalog
 from ojin_local.errors import Conflict, Forbidden, NotFound, ValidationError
 

@@ -16,7 +16,8 @@ from typing import Any
 from ojin_local import spec
 from ojin_local.config import ModelVariantConfig
 from ojin_local.db.models import ModelConfig, ModelVariant
-from ojin_local.domain.common import Page, PageRequest, now_iso
+from ojin_local.domain.clock import now_iso
+from ojin_local.domain.common import Page, PageRequest
 from ojin_local.errors import NotFound
 from ojin_local.spec.validation import field_errors
 

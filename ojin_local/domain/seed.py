@@ -17,7 +17,7 @@ from typing import Any
 from ojin_local.db import Database
 from ojin_local.db.models import Meta, ModelConfig
 from ojin_local.domain.assets import record_asset, storage_key
-from ojin_local.domain.common import now_iso
+from ojin_local.domain.clock import now_iso
 from ojin_local.domain.model_variants import VariantCatalog
 from ojin_local.domain.portraits import portrait_png
 from ojin_local.storage import Storage, StoredObject

@@ -23,7 +23,7 @@ from typing import Any
 from ojin_local.db import Database
 from ojin_local.db.migrations import SCHEMA_VERSION
 from ojin_local.domain.assets import KEY_PREFIX, is_storage_key
-from ojin_local.domain.common import now_iso
+from ojin_local.domain.clock import now_iso
 from ojin_local.domain.jobs import Queue
 from ojin_local.errors import ValidationError, field_error
 from ojin_local.storage import Storage

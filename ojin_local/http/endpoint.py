@@ -1,7 +1,9 @@
 """Every route is declared with `endpoint`, which finds its operation in the served spec and
-wraps its handler in the per-request plumbing: request id, authentication (as the operation's
-`security` says), fault injection (`apply_fault`), the spec-driven check of parameters and
-body (`edge`), CORS for browser-facing routes, and the one-line access log.
+wraps its handler in the per-request plumbing: request id, the clock (`domain.clock`),
+authentication (as the operation's `security` says), fault injection (`apply_fault`), the
+spec-driven check of parameters and body (`edge`), CORS for browser-facing routes (any origin for
+the public and storage routes, `[server] cors_origins` for the keyed ones), the one-line access
+log and the request journal.
 
 Errors take the other path: Sanic hands them to `http.errors.render_error`, which calls the same
 `begin` and `finish`. This replaces Sanic middleware, which costs two signal dispatches per
@@ -15,13 +17,21 @@ import functools
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
+from ojin_local.domain import clock
 from ojin_local.domain.faults import Fault
+from ojin_local.domain.journal import (
+    Body,
+    JournalEntry,
+    body_of,
+    public_headers,
+    public_query,
+)
 from ojin_local.errors import ConnectionDropped, Forbidden, InjectedError, Unauthorized
 from ojin_local.http.edge import (
     AUTH_ADMIN,
@@ -45,6 +55,7 @@ CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": REQUEST_ID_HEADER,
 }
+CONFIGURED_CORS_HEADERS = {"Vary": "Origin", "Access-Control-Expose-Headers": REQUEST_ID_HEADER}
 
 access_log = AccessLog("ojin_local.access")
 request_bodies = SchemaValidator()
@@ -59,7 +70,8 @@ class EndpointSettings:
     """What a route needs, kept on the route (`request.route.ctx.endpoint`)."""
 
     operation: str | None
-    cors: bool
+    cors: bool  # any origin (public and storage routes)
+    api: bool = False  # a keyed /v1 route: origins in [server] cors_origins
 
 
 def endpoint(
@@ -68,18 +80,19 @@ def endpoint(
     *,
     cors: bool = False,
     stream: bool = False,
-    slashes_in: Iterable[str] = (),
 ) -> Callable[[Handler], Handler]:
     """Register `handler` for the operation `operation_id` of the served spec, at its method and
     path. The handler gets the checked `Input`. With `stream`, the handler reads the body
-    itself (`request.stream`), after auth. `slashes_in` names path parameters whose values may
-    hold slashes (sent literally or as %2F)."""
+    itself (`request.stream`), after auth. A path parameter marked `x-ojin-slashes` in the spec
+    may hold slashes (sent literally or as %2F)."""
     operation = operations()[operation_id]
     check = RequestCheck(operation, request_bodies)
     path = operation.path
-    for name in check.path:
-        kind = ":path" if name in slashes_in else ""
-        path = path.replace("{" + name + "}", f"<{name}{kind}>")
+    for parameter in operation.parameters:
+        if parameter["in"] == "path":
+            name = parameter["name"]
+            kind = ":path" if parameter.get("x-ojin-slashes") else ""
+            path = path.replace("{" + name + "}", f"<{name}{kind}>")
     if "{" in path:
         raise SpecError(
             f"{operation_id}: {path} has a path parameter the operation does not declare"
@@ -91,8 +104,12 @@ def endpoint(
             begin(request)
             authenticate(request, check.auth)
             if request.path.startswith(API_PREFIX):
+                principal = request.ctx.principal
                 fault = request.app.ctx.services.faults.match(
-                    request.method, request.path, operation_id
+                    request.method,
+                    request.path,
+                    operation_id,
+                    principal.namespace_id if principal is not None else None,
                 )
                 if fault is not None:
                     await apply_fault(request, fault)
@@ -100,7 +117,7 @@ def endpoint(
             finish(request, response)
             return response
 
-        settings = EndpointSettings(operation_id, cors)
+        settings = EndpointSettings(operation_id, cors, api=path.startswith(API_PREFIX))
         # error_format given, Sanic does not read and parse each handler's source to guess it
         # (~60 ms of every start; errors are rendered by http.errors anyway).
         bp.add_route(
@@ -131,6 +148,7 @@ def begin(request: Request) -> None:
     sent = request.headers.get(REQUEST_ID_HEADER)
     ctx.request_id = sent if sent and _CLIENT_REQUEST_ID.match(sent) else os.urandom(16).hex()
     ctx.principal = None
+    clock.enter(request.app.ctx.services.clock.server())
 
 
 def authenticate(request: Request, mode: str) -> None:
@@ -147,6 +165,8 @@ def authenticate(request: Request, mode: str) -> None:
     if mode == AUTH_ADMIN and not principal.admin:
         raise Forbidden("This route needs an admin key (admin = true in the config).")
     request.ctx.principal = principal
+    if principal.namespace_id is not None:
+        clock.enter(request.app.ctx.services.clock.of_namespace(principal.namespace_id))
 
 
 async def apply_fault(request: Request, fault: Fault) -> None:
@@ -164,21 +184,66 @@ async def apply_fault(request: Request, fault: Fault) -> None:
 def finish(request: Request, response: HTTPResponse) -> None:
     ctx = request.ctx
     request_id = ctx.request_id
-    response.headers[REQUEST_ID_HEADER] = request_id
+    headers = response.headers
+    headers[REQUEST_ID_HEADER] = request_id
     settings = settings_of(request)
-    if settings is not None and settings.cors:
-        response.headers.update(CORS_HEADERS)
+    if settings is not None:
+        if settings.cors:
+            headers.update(CORS_HEADERS)
+        elif settings.api and "origin" in request.headers:
+            allow_configured_origin(request, response)
     elapsed_ms = (time.perf_counter() - ctx.started) * 1000
     method, path, status = request.method, request.path, response.status
     access_log.info(f"{method} {path} {status} {elapsed_ms:.1f}ms {request_id}")
     if path.startswith(JOURNALED) or not path.startswith(LOCAL_PREFIX):
-        principal = ctx.principal
-        request.app.ctx.services.journal.record(
-            method,
-            path,
-            settings.operation if settings is not None else None,
-            status,
-            round(elapsed_ms, 3),
-            principal.organization_id if principal is not None else None,
-            request_id,
+        journal(request, response, settings, round(elapsed_ms, 3))
+
+
+def allow_configured_origin(request: Request, response: HTTPResponse) -> None:
+    origin = request.headers["origin"]
+    allowed = request.app.ctx.services.config.server.cors_origins
+    if origin in allowed or "*" in allowed:
+        response.headers.update(CONFIGURED_CORS_HEADERS)
+        response.headers["Access-Control-Allow-Origin"] = origin
+
+
+def journal(
+    request: Request, response: HTTPResponse, settings: EndpointSettings | None, ms: float
+) -> None:
+    """What the request sent and got, secrets left out (see domain.journal)."""
+    principal = request.ctx.principal
+    request.app.ctx.services.journal.record(
+        JournalEntry(
+            time=time.time(),
+            method=request.method,
+            path=request.path,
+            query=public_query(request.query_string),
+            operation_id=settings.operation if settings is not None else None,
+            status=response.status,
+            duration_ms=ms,
+            organization_id=principal.organization_id if principal is not None else None,
+            namespace_id=principal.namespace_id if principal is not None else None,
+            request_id=request.ctx.request_id,
+            request_headers=public_headers(request.headers.items()),
+            response_headers=response_headers(response),
+            request_body=request_body(request),
+            response_body=body_of(response.content_type, response.body),
         )
+    )
+
+
+def response_headers(response: HTTPResponse) -> tuple[tuple[str, str], ...]:
+    """Sanic adds Content-Type (and Content-Length) as it sends; the journal shows the former."""
+    headers = public_headers(response.headers.items())
+    if response.content_type and "content-type" not in response.headers:
+        headers += (("content-type", response.content_type),)
+    return headers
+
+
+def request_body(request: Request) -> Body:
+    """A streamed body (a part PUT, a state import) was read by its handler: only its size."""
+    content_type = request.headers.get("content-type")
+    if request.body:
+        return body_of(content_type, request.body)
+    length = request.headers.get("content-length", "")
+    return body_of(content_type, None, int(length) if length.isdecimal() else 0)

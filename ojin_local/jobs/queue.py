@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ojin_local.config import Config, ConfigError
@@ -75,3 +76,26 @@ class HueyQueue:
 
     def depth(self) -> int:
         return self.huey.pending_count() + self.huey.scheduled_count()
+
+    def bring_forward(self, seconds: float, which: Callable[[str], bool]) -> int:
+        """Scheduled jobs that `which` picks (by job id) become due `seconds` earlier, as if that
+        much time had passed (the virtual clock, domain.clock); those now due go on the queue.
+        Huey keeps no way to edit one schedule entry, so the schedule is rewritten: a job the
+        consumer takes meanwhile may be delivered twice, which runs it once (JobRunner claims).
+        Returns how many jobs became due."""
+        tasks = self.huey.scheduled()
+        if not tasks:
+            return 0
+        now = datetime.now(UTC).replace(tzinfo=None)  # Huey's etas: naive UTC
+        self.huey.storage.flush_schedule()
+        due = 0
+        for task in tasks:
+            if task.name == "ojin.run_job" and task.args and which(task.args[0]):
+                task.eta -= timedelta(seconds=seconds)
+                if task.eta <= now:
+                    task.eta = None
+                    self.huey.enqueue(task)
+                    due += 1
+                    continue
+            self.huey.add_schedule(task)
+        return due

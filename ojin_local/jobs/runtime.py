@@ -14,6 +14,7 @@ import threading
 
 from ojin_local.config import Config
 from ojin_local.db import Database
+from ojin_local.domain.clock import Clock
 from ojin_local.domain.gc import collect_garbage
 from ojin_local.domain.idle_video import IDLE_VIDEO, generate_idle_video
 from ojin_local.domain.jobs import JobRunner, WorkerId, recover
@@ -25,10 +26,16 @@ log = logging.getLogger("ojin_local.jobs")
 
 class JobRuntime:
     def __init__(
-        self, config: Config, queue: HueyQueue, db: Database, storage: Storage | None = None
+        self,
+        config: Config,
+        queue: HueyQueue,
+        db: Database,
+        clock: Clock | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self.config = config
         self.queue = queue
+        self.clock = clock or Clock()
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._db = db
@@ -46,7 +53,7 @@ class JobRuntime:
     def collect_garbage(self) -> None:
         runner = self._for_this_process()
         collected = collect_garbage(
-            runner.db, self._storage, self.config.storage.upload_session_ttl_seconds
+            runner.db, self._storage, self.clock, self.config.storage.upload_session_ttl_seconds
         )
         log.info("garbage collection: %s", collected)
 
@@ -66,4 +73,6 @@ class JobRuntime:
                 generate_idle_video, self._db, self._storage, jobs.idle_video_max_side
             )
         }
-        return JobRunner(self._db, self.queue, handlers, jobs.max_attempts, WorkerId.current())
+        return JobRunner(
+            self._db, self.queue, self.clock, handlers, jobs.max_attempts, WorkerId.current()
+        )

@@ -4,6 +4,10 @@ S3 signs a URL with the caller's secret key (SigV4); here a random secret kept i
 plays that part, so URLs survive restarts and only servers of this data dir honour them. The
 HMAC-SHA256 covers the method, the decoded path and every query parameter but the signature, in
 canonical order: changing any of them (part number, upload id, expiry, disposition) breaks it.
+
+Expiry is by the virtual clock (domain.clock) of whoever asked for the URL: a URL signed for a
+namespace's organization names the namespace (X-Ojin-Namespace, signed too), and the route that
+verifies it enters that namespace's clock first.
 """
 
 from __future__ import annotations
@@ -14,19 +18,20 @@ import os
 import re
 import secrets
 import string
-import time
 import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from ojin_local.domain.clock import current_namespace, now_epoch
 from ojin_local.errors import S3Error
 from ojin_local.storage.files import fsync_dir, make_dirs
 
 URL_PREFIX = "/_ojin/storage"
 EXPIRES = "X-Ojin-Expires"
 SIGNATURE = "X-Ojin-Signature"
+NAMESPACE = "X-Ojin-Namespace"
 SECRET_BYTES = 32
 
 _FALLBACK_SAFE = frozenset(string.ascii_letters + string.digits + " ._()+-")
@@ -52,7 +57,10 @@ class Signer:
         expires_in: int,
     ) -> str:
         """`{base_url}/_ojin/storage/{key}?{params}&X-Ojin-Expires=..&X-Ojin-Signature=..`."""
-        signed = {**params, EXPIRES: str(int(time.time()) + expires_in)}
+        signed = {**params, EXPIRES: str(int(now_epoch()) + expires_in)}
+        namespace = current_namespace()
+        if namespace is not None:
+            signed[NAMESPACE] = namespace
         signed[SIGNATURE] = self._signature(method, key, signed.items())
         return f"{base_url}{URL_PREFIX}/{quote(key, safe='/')}?{_encode(signed.items())}"
 
@@ -92,7 +100,7 @@ def _encode(params: Iterable[tuple[str, str]]) -> str:
 
 
 def _check_expiry(expires: int) -> None:
-    now = int(time.time())
+    now = int(now_epoch())
     if now > expires:
         raise S3Error(
             "AccessDenied",

@@ -11,6 +11,7 @@ from pathlib import Path
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, ResponseStream, empty, json
 
+from ojin_local.errors import NotFound
 from ojin_local.http.context import services
 from ojin_local.http.edge import Input
 from ojin_local.http.endpoint import endpoint
@@ -97,7 +98,11 @@ async def import_state(request: Request, given: Input) -> HTTPResponse:
 
 @endpoint(bp, "ojinAddFault")
 async def add_fault(request: Request, given: Input) -> HTTPResponse:
-    return json(services(request).faults.add(given.body), status=201)
+    app = services(request)
+    namespace_id = given.body.get("namespace_id")
+    if namespace_id is not None and not app.namespaces.exists(namespace_id):
+        raise NotFound(f"Namespace {namespace_id} was not found.", {"namespace_id": namespace_id})
+    return json(app.faults.add(given.body), status=201)
 
 
 @endpoint(bp, "ojinListFaults")
@@ -129,9 +134,19 @@ async def list_requests(request: Request, given: Input) -> HTTPResponse:
         operation_id=query.get("operation_id"),
         status=query.get("status"),
         organization_id=query.get("organization_id"),
+        namespace_id=query.get("namespace_id"),
         limit=query["limit"],
     )
     return json({"data": entries})
+
+
+@endpoint(bp, "ojinGetRequest")
+async def get_request(request: Request, given: Input) -> HTTPResponse:
+    request_id = given.path["request_id"]
+    entry = services(request).journal.get(request_id)
+    if entry is None:
+        raise NotFound(f"No request {request_id} in the journal.", {"request_id": request_id})
+    return json(entry)
 
 
 @endpoint(bp, "ojinClearRequests")

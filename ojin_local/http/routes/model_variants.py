@@ -48,7 +48,7 @@ def encoded_listing(
     return orjson.dumps(result.to_body())
 
 
-@endpoint(bp, "getModelVariantById", slashes_in=["model_variant_id"])
+@endpoint(bp, "getModelVariantById")
 async def get_model_variant(request: Request, given: Input) -> HTTPResponse:
     """Ids contain slashes (ojin/oris-1.0/fast)."""
     variant = services(request).variants.get(

@@ -24,6 +24,7 @@ from sanic.exceptions import RequestCancelled
 from sanic.response import HTTPResponse
 from sanic.server.protocols.base_protocol import current_time
 
+from ojin_local.domain import clock
 from ojin_local.errors import S3Error
 from ojin_local.http.context import services
 from ojin_local.http.endpoint import EndpointSettings, begin, finish
@@ -32,7 +33,12 @@ from ojin_local.storage import MAX_PART_BYTES
 from ojin_local.storage.bytestore import ObjectReader, PartWriter
 from ojin_local.storage.object_server import ObjectServer
 from ojin_local.storage.rules import check_part_number
-from ojin_local.storage.signing import URL_PREFIX, check_disposition, check_header_value
+from ojin_local.storage.signing import (
+    NAMESPACE,
+    URL_PREFIX,
+    check_disposition,
+    check_header_value,
+)
 
 bp = Blueprint("storage", url_prefix=URL_PREFIX)
 
@@ -108,6 +114,14 @@ def object_server(request: Request) -> ObjectServer:
     return server
 
 
+def verified(request: Request, server: ObjectServer, method: str, key: str) -> dict[str, str]:
+    """The URL's parameters, checked by the clock of the namespace it names (see signing)."""
+    namespace = request.args.get(NAMESPACE)
+    if namespace is not None:
+        clock.enter(services(request).clock.of_namespace(namespace))
+    return server.verify(method, key, request.get_query_args(keep_blank_values=True))
+
+
 # Upload a part
 
 
@@ -116,7 +130,7 @@ async def put_part(request: Request, key: str) -> HTTPResponse:
     """Checks all it can before reading the body (a refused PUT never waits for its bytes),
     then streams the body to a temp file through `BodyPipe`, with bounded memory."""
     server = object_server(request)
-    params = server.verify("PUT", key, request.get_query_args(keep_blank_values=True))
+    params = verified(request, server, "PUT", key)
     number = check_part_number(params.get("partNumber"))
     declared = request.headers.get("content-length", "0")
     if declared.isdecimal() and int(declared) > MAX_PART_BYTES:
@@ -317,7 +331,7 @@ async def get_object(request: Request, key: str) -> HTTPResponse | None:
     """HEAD is verified as GET, as by S3-compatible servers (MinIO, Ceph); AWS itself signs the
     method, so there a GET URL answers HEAD with 403."""
     server = object_server(request)
-    params = server.verify("GET", key, request.get_query_args(keep_blank_values=True))
+    params = verified(request, server, "GET", key)
     headers = download_headers(params)
     reader = await asyncio.get_running_loop().run_in_executor(None, server.open_object, key)
     try:
