@@ -11,6 +11,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -190,3 +191,89 @@ def test_the_test_tools_need_an_admin_key(server: Server) -> None:
     refused = run_cli("faults", "list", "--url", server.url, "--api-key", ALICE_KEY)
     assert refused.returncode == 1 and "403 FORBIDDEN" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_requests_shows_one_entry_whole(cli, dev: Api, schema_errors) -> None:
+    request_id = f"cli-{uuid.uuid4().hex[:12]}"
+    dev.post("/v1/model-configs", json={"title": " "}, headers={"X-Request-Id": request_id})
+    shown = cli("requests", request_id)
+    assert shown.returncode == 0, shown.stderr
+    entry = json.loads(shown.stdout)
+    assert schema_errors("OjinJournalEntryDetail", entry) == []
+    assert entry["request_body"]["json"] == {"title": " "}
+    assert entry["response_body"]["json"]["code"] == "VALIDATION_ERROR"
+    assert DEV_KEY not in shown.stdout
+    unknown = cli("requests", "cli-no-such-request")
+    assert unknown.returncode == 1 and "404 RESOURCE_NOT_FOUND" in unknown.stderr
+
+
+def test_namespaces_create_list_scope_reset_delete(
+    cli, api: Any, admin_server: Server, dev: Api, schema_errors
+) -> None:
+    made = cli("namespaces", "create", "--name", "cli-test")
+    assert made.returncode == 0, made.stderr
+    namespace = json.loads(made.stdout)
+    assert schema_errors("OjinNewNamespace", namespace) == []
+    namespace_id, org = namespace["namespace_id"], namespace["organization_id"]
+    mine = api(admin_server, namespace["api_key"])
+    other = api(admin_server, namespace["other_api_key"])
+    config = mine.create_config()
+    assert other.get(f"/v1/model-configs/{config['model_config_id']}").status_code == 404
+
+    listed = cli("namespaces", "list")
+    assert re.search(
+        rf"{namespace_id}\s+cli-test\s+{org}\s+{namespace['other_organization_id']}", listed.stdout
+    ), listed.stdout
+    assert namespace["api_key"] not in listed.stdout
+    assert namespace["other_api_key"] not in listed.stdout
+    as_json = json.loads(cli("namespaces", "list", "--json").stdout)["data"]
+    assert all(schema_errors("OjinNamespace", n) == [] for n in as_json)
+    assert namespace_id in {n["namespace_id"] for n in as_json}
+
+    journal = cli("requests", "--namespace", namespace_id).stdout.splitlines()
+    assert {LINE.fullmatch(x)["org"] for x in journal} == {org, namespace["other_organization_id"]}
+
+    assert cli("faults", "add", "--namespace", namespace_id, "--path", "/v1/*", "--status", "500",
+               "--times", "1").returncode == 0  # fmt: skip
+    assert dev.get("/v1/model-configs").status_code == 200  # outside the namespace
+    assert mine.get("/v1/model-configs").status_code == 500
+
+    reset = cli("namespaces", "reset", namespace_id)
+    assert reset.returncode == 0 and f"reset namespace {namespace_id}" in reset.stderr
+    assert mine.get(f"/v1/model-configs/{config['model_config_id']}").status_code == 404
+    assert mine.get("/v1/model-configs").status_code == 200  # its keys stay
+
+    deleted = cli("namespaces", "delete", namespace_id)
+    assert deleted.returncode == 0, deleted.stderr
+    assert mine.get("/v1/model-configs").status_code == 401
+    assert namespace_id not in cli("namespaces", "list").stdout
+    revoked = cli("assets", "list", "--api-key", namespace["api_key"])
+    assert revoked.returncode == 1 and "pass another with --api-key" in revoked.stderr
+    gone = cli("namespaces", "reset", namespace_id)
+    assert gone.returncode == 1 and "404 RESOURCE_NOT_FOUND" in gone.stderr
+
+
+def test_clock_show_advance_reset(cli, api: Any, admin_server: Server, schema_errors) -> None:
+    namespace = json.loads(cli("namespaces", "create").stdout)
+    namespace_id = namespace["namespace_id"]
+    try:
+        shown = json.loads(cli("clock", "show", "--json").stdout)
+        assert schema_errors("OjinClock", shown) == [] and shown["offset_seconds"] == 0
+        assert cli("clock", "show").stdout.endswith("  (real time)\n")
+        ahead = cli("clock", "advance", "3600")
+        assert ahead.returncode == 0, ahead.stderr
+        assert ahead.stdout.endswith("  (3600 s ahead of real time)\n")
+        own = cli("clock", "advance", "60", "--namespace", namespace_id, "--json")
+        assert json.loads(own.stdout)["offset_seconds"] == 3660  # the server's, then its own
+        before = datetime.now(UTC)
+        made = api(admin_server, namespace["api_key"]).create_config()
+        created = datetime.fromisoformat(made["created_at"].replace("Z", "+00:00"))
+        assert timedelta(seconds=3660) <= created - before < timedelta(seconds=3670)
+        back = cli("clock", "reset", "--namespace", namespace_id, "--json")
+        assert json.loads(back.stdout)["offset_seconds"] == 3600
+        negative = cli("clock", "advance", "--", "-5")
+        assert negative.returncode == 2 and "SECONDS" in negative.stderr
+        assert cli("clock", "reset").stdout.endswith("  (real time)\n")
+    finally:
+        cli("clock", "reset")
+        cli("namespaces", "delete", namespace_id)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ojin_local.client import OjinApiError, OjinClient
+from ojin_local.config import DEV_KEY
 from ojin_local.domain.portraits import portrait_png
 from tests.conftest import ADMIN_KEY, ALICE_KEY, BOB_KEY, Server
 from tests.contract import Contract, ContractTransport
@@ -83,8 +84,10 @@ def test_generate_and_wait_for_a_job(client_for, tmp_path: Path) -> None:
     image = tmp_path / "face.png"
     image.write_bytes(portrait_png(1))
     asset = ojin.upload_file(image, "image")
-    job = ojin.wait_for_job(ojin.generate_idle_video(asset["asset_id"], "v2")["job_id"])
-    assert job["status"] == "succeeded"
+    polled: list[dict] = []
+    started = ojin.generate_idle_video(asset["asset_id"], "v2")
+    job = ojin.wait_for_job(started["job_id"], on_poll=polled.append)
+    assert job["status"] == "succeeded" and polled[-1] == job
     assert ojin.get_asset(job["result"]["asset_id"])["content_type"] == "video/mp4"
     assert job["job_id"] in {j["job_id"] for j in ojin.list_jobs(status="succeeded")["data"]}
     with pytest.raises(OjinApiError) as other:
@@ -124,3 +127,35 @@ def test_reset(make_server, client_for) -> None:
     ojin.create_model_config("to be reset", "ojin/oris-1.0/standard")
     ojin.reset()
     assert ojin.list_model_configs()["data"] == []
+
+
+def test_namespaces_and_their_clocks(make_server, client_for) -> None:
+    running = make_server()
+    admin = OjinClient(running.url, DEV_KEY, transport=ContractTransport(Contract()))  # no /v1
+    made = admin.create_namespace("from the client")
+    namespace_id = made["namespace_id"]
+    assert namespace_id in {n["namespace_id"] for n in admin.list_namespaces()}
+    inside = client_for(made["api_key"], running)
+    inside.create_model_config("in the namespace", "ojin/oris-1.0/standard")
+    assert admin.advance_clock(60, namespace_id)["offset_seconds"] == 60
+    assert admin.get_clock()["offset_seconds"] == 0
+    assert admin.get_clock(namespace_id)["offset_seconds"] == 60
+    assert admin.advance_clock(30)["offset_seconds"] == 30
+    assert admin.reset_clock(namespace_id)["offset_seconds"] == 30
+    assert admin.reset_clock()["offset_seconds"] == 0
+    admin.reset_namespace(namespace_id)
+    assert inside.list_model_configs()["data"] == []
+    admin.delete_namespace(namespace_id)
+    with pytest.raises(OjinApiError) as revoked:
+        inside.list_model_configs()
+    assert revoked.value.status == 401
+    admin.close()
+
+
+def test_one_journal_entry_whole(client_for) -> None:
+    admin, alice = client_for(ADMIN_KEY), client_for(ALICE_KEY)
+    request_id = f"client-{uuid.uuid4().hex[:12]}"
+    alice.request("GET", "/jobs", headers={"X-Request-Id": request_id})
+    entry = admin.get_request(request_id)
+    assert entry["request_id"] == request_id and entry["path"] == "/v1/jobs"
+    assert "x-api-key" not in {name.lower() for name in entry["request_headers"]}
