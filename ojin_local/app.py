@@ -12,6 +12,7 @@ from ojin_local.http.routes import (
     assets,
     cors,
     docs,
+    drift,
     health,
     jobs,
     model_configs,
@@ -33,6 +34,7 @@ BLUEPRINTS = (
     namespaces.bp,
     health.bp,
     docs.bp,
+    drift.bp,
 )
 
 

@@ -33,6 +33,7 @@ from ojin_local.domain import auth
 from ojin_local.domain.gc import ORPHAN_GRACE, collect_garbage
 from ojin_local.errors import ApiError
 from ojin_local.logs import setup_logging
+from ojin_local.proxy.cli import proxy, replay
 
 if TYPE_CHECKING:
     from ojin_local.services import Services
@@ -414,6 +415,8 @@ def worker(config_path: Path | None, data_dir: Path | None, log_level: str | Non
 
 for remote_command in (*REMOTE_GROUPS, *ADMIN_COMMANDS):
     cli.add_command(remote_command)
+cli.add_command(proxy)
+cli.add_command(replay)
 
 
 def main() -> None:

@@ -87,6 +87,20 @@ class InternalError(ApiError):
     code = "INTERNAL_ERROR"
 
 
+class BadGateway(ApiError):
+    """`ojin-local proxy`: the upstream could not be reached (refused, DNS, TLS, reset)."""
+
+    status = 502
+    code = "BAD_GATEWAY"
+
+
+class GatewayTimeout(ApiError):
+    """`ojin-local proxy`: the upstream did not answer within the proxy's timeout."""
+
+    status = 504
+    code = "GATEWAY_TIMEOUT"
+
+
 class InjectedError(ApiError):
     """An error a fault rule (POST /_ojin/faults) told a route to answer with."""
 

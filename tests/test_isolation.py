@@ -384,6 +384,7 @@ PUBLIC = {
     "ojinDocs": "no key, the docs page: test_docs_and_health.py",
     "ojinDocsAsset": "no key, the docs page's files: test_docs_and_health.py",
     "ojinIndex": "no key, a redirect to the docs: test_docs_and_health.py",
+    "ojinDrift": "no key, the proxy's drift report (404 here): tests/proxy/test_proxy.py",
 }
 
 

@@ -145,10 +145,15 @@ def begin(request: Request) -> None:
     if hasattr(ctx, "request_id"):
         return
     ctx.started = time.perf_counter()
-    sent = request.headers.get(REQUEST_ID_HEADER)
-    ctx.request_id = sent if sent and _CLIENT_REQUEST_ID.match(sent) else os.urandom(16).hex()
+    ctx.request_id = request_id_for(request)
     ctx.principal = None
     clock.enter(request.app.ctx.services.clock.server())
+
+
+def request_id_for(request: Request) -> str:
+    """The client's X-Request-Id when it is a sane token, else a new one."""
+    sent = request.headers.get(REQUEST_ID_HEADER)
+    return sent if sent and _CLIENT_REQUEST_ID.match(sent) else os.urandom(16).hex()
 
 
 def authenticate(request: Request, mode: str) -> None:

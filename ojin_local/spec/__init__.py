@@ -57,10 +57,11 @@ def served_spec() -> dict[str, Any]:
     return json.loads(served_text())
 
 
-def resolve(node: dict[str, Any]) -> dict[str, Any]:
-    """`node`, or what its `$ref` (a `#/...` pointer into the served document) points at."""
+def resolve(node: dict[str, Any], document: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`node`, or what its `$ref` (a `#/...` pointer into `document`, by default the served
+    document) points at."""
     while "$ref" in node:
-        target: Any = _served()
+        target: Any = _served() if document is None else document
         for part in node["$ref"].removeprefix("#/").split("/"):
             target = target[part.replace("~1", "/").replace("~0", "~")]
         node = target
