@@ -14,6 +14,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,7 +81,11 @@ class Remote:
         base = api_base_url(url)
         if api_key:
             return cls(base, api_key, False)
-        assumed = is_loopback(urlsplit(base).hostname or "")
+        try:
+            host = urlsplit(base).hostname or ""
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--url") from exc
+        assumed = is_loopback(host)
         return cls(base, DEV_KEY if assumed else None, assumed)
 
     def refused(self) -> str:
@@ -121,6 +127,10 @@ def talking_to(remote: Remote) -> Iterator[None]:
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         reason = str(exc) or type(exc).__name__
         raise click.ClickException(f"cannot talk to {remote.url}: {reason}") from exc
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and let nothing more reach the pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise click.exceptions.Exit(1) from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         raise click.ClickException(f"{where}{exc.strerror or exc}") from exc

@@ -242,8 +242,12 @@ class OjinClient:
                 progress(len(data))
             return {"part_number": number, "etag": response.headers["etag"]}
 
-        with ThreadPoolExecutor(max(1, concurrency)) as pool:
+        pool = ThreadPoolExecutor(max(1, concurrency))
+        try:
             parts = list(pool.map(put, range(1, count + 1)))
+        finally:
+            # A failed part (or Ctrl-C) stops the parts not yet sent instead of waiting for them.
+            pool.shutdown(cancel_futures=True)
         return self.finalize_upload(
             session["asset_id"],
             session["upload_id"],

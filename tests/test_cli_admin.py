@@ -123,6 +123,27 @@ def test_requests_follow_prints_new_entries_until_ctrl_c(admin_server: Server, d
     assert lines.empty()  # nothing printed twice
 
 
+def test_requests_follow_into_a_closed_pipe_ends_quietly(admin_server: Server, dev: Api) -> None:
+    """As `ojin-local requests --follow | head -1` does once head has its line."""
+    process = subprocess.Popen(
+        [*ojin_local_command(), "requests", "--follow", "--limit", "1", "--interval", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env({"OJIN_BASE_URL": admin_server.url}),
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        request_ids(dev, 1)
+        assert process.stdout.readline()
+        process.stdout.close()
+        request_ids(dev, 3)
+        assert process.wait(10) == 1
+    finally:
+        process.kill()
+    assert process.stderr.read() == ""
+
+
 def test_faults_add_list_clear(cli, dev: Api, schema_errors) -> None:
     added = cli(
         "faults", "add", "--operation-id", "ojinListJobs", "--status", "503", "--message",

@@ -219,6 +219,11 @@ def test_the_url_with_or_without_v1_and_the_dev_key_by_default(
     assert from_env.returncode == 0, from_env.stderr
 
 
+def test_a_malformed_url_is_a_usage_error() -> None:
+    malformed = no_traceback(run_cli("assets", "list", "--url", "http://[::1"))
+    assert malformed.returncode == 2 and "Invalid value for --url" in malformed.stderr
+
+
 def test_the_url_defaults_to_the_local_server() -> None:
     helped = run_cli("assets", "list", "--help")
     assert re.search(r"\[default:\s+http://127\.0\.0\.1:8080\]", helped.stdout)
