@@ -448,6 +448,7 @@ def state() -> None:
 @connected
 def state_export(client: OjinClient, file: Path) -> None:
     """Save the whole state (database and objects) to FILE, a gzipped tar archive."""
+    check_target(file, force=True)
     with progress(0, f"exporting to {file}") as bar:
         client.export_state(file, progress=bar.update)
     click.echo(f"saved {file.stat().st_size} bytes to {file}")

@@ -219,6 +219,15 @@ def test_the_url_with_or_without_v1_and_the_dev_key_by_default(
     assert from_env.returncode == 0, from_env.stderr
 
 
+def test_state_export_to_a_missing_directory_is_one_line(
+    dev_server: Server, tmp_path: Path
+) -> None:
+    target = tmp_path / "missing" / "state.tar.gz"
+    refused = no_traceback(run_cli("state", "export", str(target), "--url", dev_server.url))
+    assert refused.returncode == 1
+    assert refused.stderr == f"Error: {target.parent} is not a directory\n"
+
+
 def test_a_malformed_url_is_a_usage_error() -> None:
     malformed = no_traceback(run_cli("assets", "list", "--url", "http://[::1"))
     assert malformed.returncode == 2 and "Invalid value for --url" in malformed.stderr
