@@ -224,4 +224,3 @@ def run_session(api: Api, http: httpx.Client) -> Session:
     assert api.get(config_path).status_code == 404
     api.event_hooks["request"].remove(sent.append)
     return Session(len(sent), asset, made, part_urls)
-
