@@ -10,6 +10,7 @@ from ojin_local.http.endpoint import request_bodies
 from ojin_local.http.routes import (
     admin,
     assets,
+    console,
     cors,
     docs,
     drift,
@@ -35,6 +36,7 @@ BLUEPRINTS = (
     health.bp,
     docs.bp,
     drift.bp,
+    console.bp,
 )
 
 

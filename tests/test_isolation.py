@@ -320,6 +320,10 @@ MATRIX: dict[str, Row] = {
     "ojinGetJob": Row(
         lambda w, o: Call("GET", f"/v1/jobs/{job_id(w, o)}"), keyed(404, None), local_only=True
     ),
+    # Any valid key may ask who it stands for; there is no resource of another owner to reach.
+    "ojinWhoAmI": Row(
+        lambda w, o: Call("GET", "/_ojin/whoami"), keyed(None, None), local_only=True
+    ),
     # Admin routes: the "other organization" is an ordinary organization's key (not admin).
     "ojinListModelConfigReferences": Row(
         lambda w, o: Call("GET", REFERENCES.format(config_id(w, OWN))),
@@ -383,7 +387,8 @@ PUBLIC = {
     "ojinPublicAssetPreflight": "CORS preflight, no credential: test_assets.py",
     "ojinDocs": "no key, the docs page: test_docs_and_health.py",
     "ojinDocsAsset": "no key, the docs page's files: test_docs_and_health.py",
-    "ojinIndex": "no key, a redirect to the docs: test_docs_and_health.py",
+    "ojinIndex": "no key, the console (it asks for one): tests/console/",
+    "ojinConsoleFile": "no key, the console's files: tests/console/",
     "ojinDrift": "no key, the proxy's drift report (404 here): tests/proxy/test_proxy.py",
 }
 

@@ -6,7 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, file, html, redirect
+from sanic.response import HTTPResponse, file, html
 from swagger_ui_bundle import swagger_ui_path
 
 from ojin_local.errors import NotFound
@@ -39,8 +39,3 @@ async def docs_static(request: Request, given: Input) -> HTTPResponse:
     if name not in SWAGGER_FILES:
         raise NotFound(f"No docs file named {name!r}.")
     return await file(SWAGGER_FILES[name], headers={"Cache-Control": "public, max-age=86400"})
-
-
-@endpoint(bp, "ojinIndex")
-async def index(request: Request, given: Input) -> HTTPResponse:
-    return redirect("/docs")
