@@ -23,7 +23,19 @@ $(VENV)/.installed-test: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(BIN)/ojin-local serve
 
-test: $(VENV)/.installed-test
+# The console's browser tests drive Debian's Chromium (`playwright install` downloads a browser,
+# which fails offline): installed here as root with apt-get, otherwise asked for.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+	else \
+		echo "make test needs Chromium at $(CHROMIUM) for the console's browser tests:" \
+			"install it (Debian/Ubuntu: sudo apt-get install chromium)" >&2; exit 1; \
+	fi
+
+test: $(VENV)/.installed-test $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -64,7 +76,7 @@ dist/ojin-local: $(DIST_VENV)/.installed packaging/ojin-local.spec packaging/ent
 
 dist: dist/ojin-local
 
-dist-test: dist/ojin-local $(VENV)/.installed-test
+dist-test: dist/ojin-local $(VENV)/.installed-test $(CHROMIUM)
 	OJIN_LOCAL_COMMAND=$(CURDIR)/dist/ojin-local $(BIN)/python -m pytest -m blackbox tests/test_blackbox.py
 
 bench-dist: dist/ojin-local

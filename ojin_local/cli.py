@@ -242,6 +242,7 @@ def announce(config: Config, dev_key_active: bool) -> None:
         f"ojin-local {__version__} serving the Ojin API at {config.server.public_url}/v1",
         f"  data dir:  {config.server.data_dir}",
         f"  storage:   {config.storage.backend}",
+        f"  console:   {config.server.public_url}/",
         f"  docs:      {config.server.public_url}/docs",
     ]
     if dev_key_active:

@@ -19,10 +19,12 @@ import av
 import httpx
 import pytest
 from PIL import Image
+from playwright.sync_api import expect, sync_playwright
 
 from ojin_local import __version__
 from ojin_local.client import OjinClient
 from tests.conftest import clean_env, ojin_local_command, s3_storage_config
+from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.moto_server import MotoServer
 
 pytestmark = pytest.mark.blackbox
@@ -150,6 +152,7 @@ def test_serve_upload_generate_download_and_stop_leaving_nothing(
     served = httpx.get(f"{root}/openapi.json")
     assert "/model-configs" in served.json()["paths"]
     assert "alt-svc" not in served.headers  # Sanic's touch-up ran: the binary has its sources
+    console_shows_the_templates(root)
 
     image = tmp_path / "portrait.png"
     Image.new("RGB", (96, 128), (180, 120, 90)).save(image)
@@ -169,6 +172,26 @@ def test_serve_upload_generate_download_and_stop_leaving_nothing(
     assert appliance.stop() == 0, appliance.output()
     assert [pid for pid in processes if alive(pid)] == []
     assert list(appliance.tmp.iterdir()) == [], "left behind in TMPDIR"
+
+
+def console_shows_the_templates(root: str) -> None:
+    """The console at / loads in a browser: its page, scripts and style sheet come from the command
+    under test, and the seeded templates' thumbnails from the storage its CSP allows (this server,
+    or the S3 endpoint)."""
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{root}/#/assets?source=template")
+        thumbnails = page.locator(".asset-card img")
+        expect(thumbnails).to_have_count(3)
+        for thumbnail in thumbnails.all():
+            expect(thumbnail).to_have_js_property("complete", True)
+            assert thumbnail.evaluate("img => img.naturalWidth") > 0
+        browser.close()
+    assert errors == []
 
 
 def test_a_data_dir_moves_between_this_command_and_the_package(tmp_path: Path) -> None:
