@@ -140,9 +140,10 @@ def test_large_bodies_stream_both_ways_intact(stub: Stub, start_proxy: Any) -> N
     sent = bytes(reversed(range(256))) * (size // 256)
     answer = httpx.put(f"{proxy.url}/v1/anything", content=sent, timeout=60)
     assert answer.status_code == 200
-    assert hashlib.md5(answer.content).digest() == hashlib.md5(
-        stub.answers["/v1/anything"][2]
-    ).digest()
+    assert (
+        hashlib.md5(answer.content).digest()
+        == hashlib.md5(stub.answers["/v1/anything"][2]).digest()
+    )
     assert hashlib.md5(stub.received[-1]["body"]).digest() == hashlib.md5(sent).digest()
     peak = int(next(line.split()[1] for line in
                     Path(f"/proc/{proxy.process.pid}/status").read_text().splitlines()
