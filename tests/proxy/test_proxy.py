@@ -38,10 +38,12 @@ def recorded(
     """One whole session through a recording proxy."""
     har = tmp_path_factory.mktemp("har") / "session.har"
     proxy = Proxy(upstream[0].url + "/v1", "--record", str(har))
-    with Api(proxy.url, contract, ALICE_KEY) as api, httpx.Client(timeout=60) as http:
-        session = run_session(api, http)
-    yield proxy, har, session
-    proxy.stop()
+    try:
+        with Api(proxy.url, contract, ALICE_KEY) as api, httpx.Client(timeout=60) as http:
+            session = run_session(api, http)
+        yield proxy, har, session
+    finally:
+        proxy.stop()
 
 
 def test_a_whole_session_passes_through_unchanged_with_zero_drift(
