@@ -37,7 +37,7 @@ export const keys = {
 };
 
 /** The request's URL: `path` with the query's non-empty values. */
-export function urlOf(path, query = {}) {
+function urlOf(path, query = {}) {
   const url = new URL(path, location.origin);
   for (const [name, value] of Object.entries(query)) {
     if (value === undefined || value === null || value === "") continue;
@@ -95,8 +95,6 @@ async function errorOf(response) {
 
 export const get = (path, query) => call("GET", path, { query });
 export const post = (path, body) => call("POST", path, { body });
-export const put = (path, body) => call("PUT", path, { body });
-export const del = (path) => call("DELETE", path);
 
 /** Every item of a listing, page by page (the API's maximum page size). */
 export async function all(path, query = {}) {

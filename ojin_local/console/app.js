@@ -2,7 +2,7 @@
 // so each page has a URL of its own and reload, back and forward work.
 
 import { ApiError, call, keys, loadSpec } from "./api.js";
-import { button, errorNotice, h, notice, replace } from "./dom.js";
+import { button, errorNotice, h, notice, prose, replace } from "./dom.js";
 import assets from "./page-assets.js";
 import configs from "./page-configs.js";
 import faults from "./page-faults.js";
@@ -117,7 +117,7 @@ function keyForm() {
       {},
       keys.dev()
         ? "The development key is in use; enter another key to act as another organization."
-        : "This server does not offer its development key here (other keys exist, or this page was not opened over a loopback address). Enter a key from the config file's [[api_keys]] or from `ojin-local keys create`.",
+        : prose("This server does not offer its development key here (other keys exist, or this page was not opened over a loopback address). Enter a key from the config file's `[[api_keys]]` or from `ojin-local keys create`."),
     ),
     form,
     h(

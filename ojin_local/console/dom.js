@@ -52,7 +52,7 @@ export function formatBytes(bytes) {
 const DATE = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 const TIME = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
 
-export function formatDate(iso) {
+function formatDate(iso) {
   if (!iso) return "—";
   const date = new Date(iso);
   return Number.isNaN(date.getTime()) ? iso : DATE.format(date);
@@ -159,10 +159,6 @@ export function pageHeader(title, subtitle, ...actions) {
 
 export function button(text, onClick, { kind = "secondary", ...props } = {}) {
   return h("button", { type: "button", class: `btn btn-${kind}`, on: { click: onClick }, ...props }, text);
-}
-
-export function link(text, href, props = {}) {
-  return h("a", { href, ...props }, text);
 }
 
 /** Key-value rows. */

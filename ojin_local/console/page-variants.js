@@ -2,7 +2,7 @@ import { API, all, get } from "./api.js";
 import { badge, chips, facts, h, json, mono, pageHeader, replace, section, table } from "./dom.js";
 
 /** A JSON Schema as rows, nested properties indented: name, type, rules, description. */
-export function schemaTable(schema) {
+function schemaTable(schema) {
   const rows = [];
   const walk = (node, depth, required) => {
     for (const [name, property] of Object.entries(node.properties || {})) {

@@ -4,7 +4,7 @@
 
 import { API, ApiError, post } from "./api.js";
 
-export const PART_BYTES = 8 * 1024 * 1024; // as the Python client; S3's minimum is 5 MiB
+const PART_BYTES = 8 * 1024 * 1024; // as the Python client; S3's minimum is 5 MiB
 const PARTS_IN_FLIGHT = 4;
 
 /** The category a file's type suggests, among those the spec lists. */
