@@ -37,7 +37,10 @@ def _at_least(minimum: int) -> dict[str, Any]:
 
 SECRET = {"secret": True}
 API_KEY = {"secret": True, "api_key": True}
-ORIGINS = {"each": re.compile(r"\*|https?://[^/\s?#]+"), "each_is": "an origin like http://localhost:3000"}
+ORIGINS = {
+    "each": re.compile(r"\*|https?://[^/\s?#]+"),
+    "each_is": "an origin like http://localhost:3000",
+}
 CREDENTIALS_IN_URL = {"credentials_in_url": True}
 
 

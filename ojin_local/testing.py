@@ -6,25 +6,38 @@ your own integration tests.
         my_app.upload("avatar.png")
         assert ojin_local.client.list_assets()["pagination"]["total_items"] == 1
 
-`ojin_local_server` (session scope) starts `ojin-local serve` once on a free port with a
-throw-away data dir; `ojin_local` (function scope) resets it to the seed state before each test.
-Both yield an `OjinLocal`: `url` (the API base, `/v1` included), `api_key` (organization
-`org_test`, admin, so `reset()` and the fault and journal helpers work), `other_api_key`
-(`org_other`, to test isolation), `client` and `other_client` (`ojin_local.client.OjinClient`).
+`ojin_local` gives each test a namespace of its own (POST /_ojin/namespaces) on one server: two
+fresh organizations (`api_key` and `client`, `other_api_key` and `other_client`, to test
+isolation), their clock (`advance_clock(seconds)`), fault rules that touch only them
+(`add_fault(...)`) and their journal (`requests(...)`). The namespace is deleted after the test,
+so tests never see each other's data and need no reset. `--ojin-isolation reset` resets the
+whole server before each test instead (then the keys are `org_test`'s, an admin, and
+`org_other`'s).
 
-Options: `--ojin-storage filesystem|s3` (s3: an in-process moto server, needs moto[server]),
-`--ojin-jobs-delay SECONDS`, `--ojin-config PATH` (a TOML file merged over the plugin's).
+`ojin_local_server` is the server, started once per run: `ojin-local serve` on a free port with a
+throw-away data dir. Under pytest-xdist every worker uses the same one: the first worker to need
+it starts it, under a file lock, and the controller stops it after the last worker ends, leaving
+no process and no data dir behind.
+
+Options: `--ojin-storage filesystem|s3` (s3: a moto server, `pip install 'ojin-local[testing-s3]'`),
+`--ojin-jobs-delay SECONDS`, `--ojin-config PATH` (a TOML file merged over the plugin's),
+`--ojin-isolation namespace|reset`.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import tomllib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +50,10 @@ if TYPE_CHECKING:
 API_KEY = "sk-ojin-local-test"
 OTHER_API_KEY = "sk-ojin-local-other"
 START_TIMEOUT = 30.0
+RUN_DIR = "OJIN_PYTEST_RUN_DIR"
+"""The run's folder (server state, lock, data dir), set by the controller for its workers."""
+S3_EXTRA = "pip install 'ojin-local[testing-s3]'"
+NAME_LIMIT = 200  # the longest namespace name the API takes
 
 
 @dataclass
@@ -46,11 +63,35 @@ class OjinLocal:
     other_api_key: str
     client: OjinClient
     other_client: OjinClient
+    namespace_id: str | None
+    """The test's namespace; None with `--ojin-isolation reset`."""
+    admin: OjinClient
+    """An admin client of the server, for what the fixture's own helpers do not cover."""
     data_dir: Path
 
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        """Move this test's clock forward (its namespace's; the server's with reset isolation):
+        timestamps, pre-signed URL expiry, upload-session expiry and delayed jobs follow."""
+        return self.admin.advance_clock(seconds, self.namespace_id)
+
     def reset(self) -> None:
-        """Back to the seed state: records, objects, queued jobs, fault rules, the journal."""
-        self.client.reset()
+        """Empty this test's world again (its namespace, or the whole server)."""
+        if self.namespace_id is None:
+            self.admin.reset()
+        else:
+            self.admin.reset_namespace(self.namespace_id)
+
+    def add_fault(self, **rule: Any) -> dict[str, Any]:
+        """A fault rule (POST /_ojin/faults) that only this test's requests meet."""
+        if self.namespace_id is not None:
+            rule.setdefault("namespace_id", self.namespace_id)
+        return self.admin.add_fault(**rule)
+
+    def requests(self, **filters: Any) -> list[dict[str, Any]]:
+        """This test's requests, newest first (GET /_ojin/requests)."""
+        if self.namespace_id is not None:
+            filters.setdefault("namespace_id", self.namespace_id)
+        return self.admin.list_requests(**filters)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,7 +100,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--ojin-storage",
         choices=("filesystem", "s3"),
         default="filesystem",
-        help="storage backend of the ojin_local server (s3: an in-process moto server)",
+        help=f"storage backend of the ojin_local server (s3: a moto server; {S3_EXTRA})",
     )
     group.addoption(
         "--ojin-jobs-delay",
@@ -68,89 +109,212 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seconds every idle-video job waits before it runs",
     )
     group.addoption("--ojin-config", default=None, help="a TOML file merged over the defaults")
+    group.addoption(
+        "--ojin-isolation",
+        choices=("namespace", "reset"),
+        default="namespace",
+        help="each test in a namespace of its own (default), or the whole server reset",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("ojin_storage") == "s3" and importlib.util.find_spec("moto") is None:
+        raise pytest.UsageError(f"--ojin-storage s3 runs moto's S3 server: {S3_EXTRA}")
+    if not hasattr(config, "workerinput"):  # the controller, or a run without xdist
+        run = Path(tempfile.mkdtemp(prefix="ojin-local-pytest-"))
+        config.stash[_run_key] = run
+        os.environ[RUN_DIR] = str(run)  # xdist's workers inherit it
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After the last test of the last worker: stop what the run started, remove its files."""
+    run = config.stash.get(_run_key, None)
+    if run is None:
+        return
+    state = _read_state(run)
+    for pid in (state.get("server_pid"), state.get("moto_pid")):
+        if pid is not None:
+            _stop(pid)
+    shutil.rmtree(run, ignore_errors=True)
+
+
+_run_key = pytest.StashKey[Path]()
+
+
+@dataclass(frozen=True)
+class Running:
+    url: str
+    data_dir: Path
 
 
 @pytest.fixture(scope="session")
 def ojin_local_server(pytestconfig: pytest.Config) -> Iterator[OjinLocal]:
-    """One server for the session; see the module docstring."""
-    with tempfile.TemporaryDirectory(prefix="ojin-local-pytest-") as scratch:
-        root = Path(scratch)
-        config: dict[str, Any] = {
-            "api_keys": [
-                {"key": API_KEY, "organization_id": "org_test", "user_id": "user_test",
-                 "admin": True},
-                {"key": OTHER_API_KEY, "organization_id": "org_other", "user_id": "user_other"},
-            ],
-            "jobs": {"idle_video_delay_seconds": pytestconfig.getoption("ojin_jobs_delay")},
-        }  # fmt: skip
-        moto = None
-        if pytestconfig.getoption("ojin_storage") == "s3":
-            from moto.server import ThreadedMotoServer
+    """The run's server, with the plugin's two keys; see the module docstring."""
+    from ojin_local.client import OjinClient
 
-            moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            moto.start()
-            host, port = moto.get_host_and_port()
-            config["storage"] = {
-                "backend": "s3",
-                "s3": {
-                    "bucket": "ojin-local-pytest",
-                    "endpoint_url": f"http://{host}:{port}",
-                    "access_key_id": "testing",
-                    "secret_access_key": "testing",
-                    "create_bucket": True,
-                },
-            }
-        extra = pytestconfig.getoption("ojin_config")
-        if extra:
-            config = _merged(config, tomllib.loads(Path(extra).read_text()))
-        try:
-            with _serving(root, config) as server:
-                yield server
-        finally:
-            if moto is not None:
-                moto.stop()
+    running = _shared_server(pytestconfig)
+    with OjinClient(running.url, API_KEY) as admin, OjinClient(running.url, OTHER_API_KEY) as other:
+        yield OjinLocal(
+            running.url, API_KEY, OTHER_API_KEY, admin, other, None, admin, running.data_dir
+        )
 
 
 @pytest.fixture
-def ojin_local(ojin_local_server: OjinLocal) -> OjinLocal:
-    """The session's server, reset to the seed state for this test."""
-    ojin_local_server.reset()
-    return ojin_local_server
-
-
-@contextmanager
-def _serving(root: Path, config: dict[str, Any]) -> Iterator[OjinLocal]:
-    """`ojin-local serve` in a child process, waited for through its --ready-file."""
-    import tomli_w
-
+def ojin_local(ojin_local_server: OjinLocal, request: pytest.FixtureRequest) -> Iterator[OjinLocal]:
+    """This test's world: a fresh namespace (deleted afterwards), or the server reset."""
     from ojin_local.client import OjinClient
 
-    (root / "config.toml").write_text(tomli_w.dumps(config))
-    ready, log_path = root / "ready", root / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ojin_local", "serve", "--port", "0",
-             "--data-dir", str(root / "data"), "--config", str(root / "config.toml"),
-             "--ready-file", str(ready), "--log-level", "warning"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    server = ojin_local_server
+    if request.config.getoption("ojin_isolation") == "reset":
+        server.admin.reset()
+        yield server
+        return
+    created = server.admin.create_namespace(request.node.nodeid[-NAME_LIMIT:])
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not ready.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = log_path.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"ojin-local did not start:\n{output}")
-            time.sleep(0.02)
-        url = ready.read_text().strip()
-        with OjinClient(url, API_KEY) as client, OjinClient(url, OTHER_API_KEY) as other:
-            yield OjinLocal(url, API_KEY, OTHER_API_KEY, client, other, root / "data")
+        with (
+            OjinClient(server.url, created["api_key"]) as client,
+            OjinClient(server.url, created["other_api_key"]) as other,
+        ):
+            yield OjinLocal(
+                server.url,
+                created["api_key"],
+                created["other_api_key"],
+                client,
+                other,
+                created["namespace_id"],
+                server.admin,
+                server.data_dir,
+            )
     finally:
-        process.terminate()
+        server.admin.delete_namespace(created["namespace_id"])
+
+
+def _shared_server(pytestconfig: pytest.Config) -> Running:
+    """The run's server: started by whichever process asks first, under the run's lock."""
+    from filelock import FileLock
+
+    run = Path(os.environ[RUN_DIR])
+    with FileLock(run / "lock"):
+        state = _read_state(run)
+        if "url" not in state:
+            state = _start(run, pytestconfig)
+            (run / "state.json").write_text(json.dumps(state))
+    return Running(state["url"], run / "data")
+
+
+def _read_state(run: Path) -> dict[str, Any]:
+    path = run / "state.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _start(run: Path, pytestconfig: pytest.Config) -> dict[str, Any]:
+    """`ojin-local serve` (and moto, for S3) in processes of their own, which outlive the worker
+    that started them: the controller stops them (pytest_unconfigure)."""
+    import tomli_w
+
+    config: dict[str, Any] = {
+        "api_keys": [
+            {"key": API_KEY, "organization_id": "org_test", "user_id": "user_test", "admin": True},
+            {"key": OTHER_API_KEY, "organization_id": "org_other", "user_id": "user_other"},
+        ],
+        "jobs": {"idle_video_delay_seconds": pytestconfig.getoption("ojin_jobs_delay")},
+    }
+    state: dict[str, Any] = {}
+    if pytestconfig.getoption("ojin_storage") == "s3":
+        port = _free_port()
+        moto = _spawn(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            run / "moto.log",
+        )
+        state["moto_pid"] = moto.pid
+        (run / "state.json").write_text(json.dumps(state))  # stopped even if the server fails
+        _wait_for_port(port, moto, run / "moto.log")
+        config["storage"] = {
+            "backend": "s3",
+            "s3": {
+                "bucket": "ojin-local-pytest",
+                "endpoint_url": f"http://127.0.0.1:{port}",
+                "access_key_id": "testing",
+                "secret_access_key": "testing",
+                "create_bucket": True,
+            },
+        }
+    extra = pytestconfig.getoption("ojin_config")
+    if extra:
+        config = _merged(config, tomllib.loads(Path(extra).read_text()))
+    (run / "config.toml").write_text(tomli_w.dumps(config))
+    ready, log = run / "ready", run / "server.log"
+    server = _spawn(
+        [sys.executable, "-m", "ojin_local", "serve", "--port", "0",
+         "--data-dir", str(run / "data"), "--config", str(run / "config.toml"),
+         "--ready-file", str(ready), "--log-level", "warning"],
+        log,
+    )  # fmt: skip
+    state["server_pid"] = server.pid
+    (run / "state.json").write_text(json.dumps(state))
+    deadline = time.monotonic() + START_TIMEOUT
+    while not ready.exists():
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"ojin-local did not start:\n{_tail(log)}")
+        time.sleep(0.02)
+    state["url"] = ready.read_text().strip()
+    return state
+
+
+def _spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
         try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"moto's S3 server did not start:\n{_tail(log)}") from None
+            time.sleep(0.05)
+
+
+def _stop(pid: int) -> None:
+    """SIGTERM (ojin-local finishes its jobs and closes its database), then SIGKILL."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if _reaped(pid):
+                return
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+
+
+def _reaped(pid: int) -> bool:
+    """Gone, or a zombie of this process (its own child, when this process started it)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == pid
+    except ChildProcessError:  # another process's child: gone once kill(0) fails
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
 
 
 def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -255,6 +255,29 @@ class Api(httpx.Client):
         return response.json()
 
 
+GENERATE = "/v1/assets/generate/ojin/oris-1.0-idle-video-generator"
+
+
+def generate(client: Api, source_asset_id: str, template: str | None = None) -> str:
+    """Start an idle-video job; returns its id."""
+    body = {"source_asset_id": source_asset_id}
+    if template is not None:
+        body["reference_template"] = template
+    response = client.post(GENERATE, json=body)
+    assert response.status_code == 202, response.text
+    return response.json()["job_id"]
+
+
+def wait_for_job(client: Api, job_id: str, timeout: float = 60.0) -> dict:
+    """Poll as a client would, until the job succeeds or fails."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
+
+
 def configured_server(root: Path, config_text: str) -> Server:
     config = root / "config.toml"
     config.write_text(config_text)

@@ -36,6 +36,7 @@ from tests.conftest import (
     ADMIN_KEY,
     ALICE_KEY,
     BOB_KEY,
+    GENERATE,
     TEST_CONFIG,
     Api,
     Server,
@@ -44,7 +45,6 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.concurrency
 
-GENERATE = "/v1/assets/generate/ojin/oris-1.0-idle-video-generator"
 ORGANIZATIONS = {"org_alice": ALICE_KEY, "org_bob": BOB_KEY}
 VARIANT = "acme/echo-1.0/basic"
 CONTESTED_TITLES = 8  # per organization: creates and renames collide on these

@@ -122,10 +122,14 @@ EXEMPTIONS = [
 # Not a check exemption, a tool limit: fed the ids GET /model-variants returned (which contain
 # slashes), Schemathesis filters out nearly every path value it draws and fails its health check.
 # The ids still reach the operation through the GetModelVariant link in the stateful phase.
-VARIANT_IDS_FROM_RESPONSES_OFF = {
-    "include-operation-id": "getModelVariantById",
-    "phases": {"fuzzing": {"extra-data-sources": {"responses": False}}},
-}
+def variant_ids_from_responses_off(operation_id: str) -> dict[str, Any]:
+    return {
+        "include-operation-id": operation_id,
+        "phases": {"fuzzing": {"extra-data-sources": {"responses": False}}},
+    }
+
+
+VARIANT_ROUTES = ("getModelVariantById", "ojinPreflightModelVariantsItem")
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +240,7 @@ def test_served_spec_holds_under_every_check(
         )
     )
     operations: list[dict[str, Any]] = [
-        VARIANT_IDS_FROM_RESPONSES_OFF,
+        *map(variant_ids_from_responses_off, VARIANT_ROUTES),
         *(
             {
                 "include-operation-id": exemption.operation_id,
@@ -336,7 +340,7 @@ def test_seed_spec_bodies_hold_and_nothing_errs(
         tmp_path / "schemathesis.toml",
         {
             "auth": {"openapi": {"APIKeyAuth": {"api_key": fuzz_target.key}}},
-            "operations": [VARIANT_IDS_FROM_RESPONSES_OFF],
+            "operations": [variant_ids_from_responses_off("getModelVariantById")],
         },
     )
     run = schemathesis(

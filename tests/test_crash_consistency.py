@@ -26,14 +26,13 @@ import pytest
 
 from ojin_local.client import OjinClient
 from ojin_local.domain.portraits import portrait_png
-from tests.conftest import Server, run_cli, wait_until
+from tests.conftest import GENERATE, Server, run_cli, wait_until
 from tests.storage_helpers import multipart_etag
 
 pytestmark = [pytest.mark.crash, pytest.mark.timeout(900)]
 
 DEV_KEY = {"X-API-Key": "ojin-local-dev-key"}
 MIB = 1024 * 1024
-GENERATE = "/v1/assets/generate/ojin/oris-1.0-idle-video-generator"
 
 
 def crash_seed() -> int:

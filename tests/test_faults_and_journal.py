@@ -131,3 +131,91 @@ def test_the_journal_records_injected_faults_and_storage_requests(faults, alice)
     entries = faults.get("/_ojin/requests").json()["data"]
     assert ("listAssets", 444) in {(e["operation_id"], e["status"]) for e in entries}
     assert "ojinStoragePutPart" in {e["operation_id"] for e in entries}
+
+
+def entry_of(admin: Api, response: httpx.Response) -> dict:
+    """The journal's whole entry for a response, by the request id it answered with."""
+    found = admin.get(f"/_ojin/requests/{response.headers['x-request-id']}")
+    assert found.status_code == 200, found.text
+    return found.json()
+
+
+def test_an_entry_keeps_bodies_query_and_headers_without_secrets(admin, alice) -> None:
+    created = alice.post(
+        "/v1/model-configs",
+        params={"trace": "yes"},
+        json={"title": "journaled", "model_variant_id": "ojin/oris-1.0/standard"},
+        headers={"Cookie": "session=secret-cookie", "Authorization": "Bearer secret-token"},
+    )
+    entry = entry_of(admin, created)
+    assert (entry["method"], entry["path"], entry["query"], entry["status"]) == (
+        "POST",
+        "/v1/model-configs",
+        "trace=yes",
+        201,
+    )
+    assert entry["request_body"]["json"] == {
+        "title": "journaled",
+        "model_variant_id": "ojin/oris-1.0/standard",
+    }
+    assert entry["response_body"]["json"] == created.json()
+    assert entry["response_body"]["truncated"] is False
+    assert entry["request_headers"]["content-type"] == "application/json"
+    assert entry["response_headers"]["content-type"] == "application/json"
+    assert entry["response_headers"]["x-request-id"] == created.headers["x-request-id"]
+    text = str(entry).lower()
+    for secret in ("x-api-key", "sk-test-alice", "cookie", "secret-token", "authorization"):
+        assert secret not in text, secret
+
+
+def test_signatures_of_presigned_urls_never_reach_the_journal(admin, alice) -> None:
+    session = alice.start_upload()
+    signed = alice.post(
+        "/v1/assets/sign-part",
+        json={"asset_id": session["asset_id"], "upload_id": session["upload_id"], "part_number": 1},
+    )
+    url = signed.json()["upload_url"]
+    put = httpx.put(url, content=b"part bytes")
+    signature = httpx.URL(url).params["X-Ojin-Signature"]
+    for response in (signed, put):
+        entry = entry_of(admin, response)
+        assert signature not in str(entry)
+    stored = entry_of(admin, put)
+    assert stored["operation_id"] == "ojinStoragePutPart"
+    assert "X-Ojin-Expires=" in stored["query"] and "Signature" not in stored["query"]
+    assert stored["request_body"] == {
+        "content_type": None,
+        "size_bytes": 10,
+        "truncated": False,
+    }  # not JSON: its size only
+    sign_answer = entry_of(admin, signed)["response_body"]["json"]
+    assert sign_answer["upload_url"].startswith(url.split("X-Ojin-Signature")[0])
+
+
+def test_a_long_json_body_is_cut_and_marked(admin, alice) -> None:
+    title = "x" * (100 * 1024)
+    refused = alice.post(
+        "/v1/model-configs", json={"title": title, "model_variant_id": "ojin/oris-1.0/standard"}
+    )
+    assert refused.status_code == 400
+    body = entry_of(admin, refused)["request_body"]
+    assert body["truncated"] is True and "json" not in body
+    assert body["size_bytes"] > 100 * 1024 and len(body["text"].encode()) == 64 * 1024
+    missing = admin.get(f"/_ojin/requests/{uuid.uuid4().hex}")
+    assert missing.status_code == 404 and missing.json()["code"] == "RESOURCE_NOT_FOUND"
+
+
+def test_the_journal_stays_bounded(admin, alice) -> None:
+    """At most 1,000 entries, however many requests come, and at most 32 MiB of their bodies:
+    past that, the oldest entries keep their place and lose their bodies."""
+    body = {"title": "y" * 60_000, "model_variant_id": "ojin/oris-1.0/standard"}
+    with httpx.Client(base_url=alice.base_url, headers=alice.headers) as fast:
+        answers = [fast.post("/v1/model-configs", json=body) for _ in range(1_050)]
+    entries = admin.get("/_ojin/requests", params={"limit": 1000}).json()["data"]
+    assert len(entries) == 1000
+    assert entries[-1]["request_id"] == answers[50].headers["x-request-id"]
+    newest, oldest = entry_of(admin, answers[-1]), entry_of(admin, answers[50])
+    assert newest["request_body"]["truncated"] is False
+    assert newest["request_body"]["json"]["title"] == body["title"]
+    assert oldest["request_body"]["truncated"] is True and oldest["request_body"]["text"] == ""
+    assert oldest["request_body"]["size_bytes"] == newest["request_body"]["size_bytes"]

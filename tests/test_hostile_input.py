@@ -36,7 +36,6 @@ from tests.target import Target
 pytestmark = pytest.mark.hostile
 
 SPEC = served_spec()
-GENERATE = "/v1/assets/generate/ojin/oris-1.0-idle-video-generator"
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,17 @@ Admin routes (local only) answer 403 to an ordinary organization's key.
 Each refusal is checked to change nothing: the listings' totals, the resources themselves (as
 their owners read them), their bytes and the upload sessions are compared before and after.
 
-Portable (see target.py): against a remote target the local-only rows are skipped.
+The matrix runs twice locally: between two configured organizations, and between two namespaces
+(POST /_ojin/namespaces), whose keys are ordinary keys (403 on admin routes) and whose revoked key
+is a deleted namespace's.
+
+Portable (see target.py): against a remote target the local-only rows and the namespace run are
+skipped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,8 +35,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ojin_local.spec import seed_spec, served_spec
-from tests.conftest import Api, wait_until
+from ojin_local.spec import operations, seed_spec, served_spec
+from tests.conftest import ADMIN_KEY, Api, wait_until
 from tests.contract import Contract
 from tests.target import Target
 
@@ -235,6 +241,7 @@ def started_a_job(world: World, response: httpx.Response) -> None:
 
 
 REFERENCES = "/_ojin/model-configs/{}/references"
+NAMESPACE = "ns_0123456789abcdef"  # well-formed; the admin routes refuse before looking it up
 
 MATRIX: dict[str, Row] = {
     "listModelVariants": Row(
@@ -371,6 +378,41 @@ MATRIX: dict[str, Row] = {
     "ojinClearRequests": Row(
         lambda w, o: Call("DELETE", "/_ojin/requests"), keyed(403, None), local_only=True
     ),
+    "ojinGetRequest": Row(
+        lambda w, o: Call("GET", f"/_ojin/requests/{uuid.uuid4().hex}"),
+        keyed(403, None),
+        local_only=True,
+    ),
+    "ojinCreateNamespace": Row(
+        lambda w, o: Call("POST", "/_ojin/namespaces", json={}), keyed(403, None), local_only=True
+    ),
+    "ojinListNamespaces": Row(
+        lambda w, o: Call("GET", "/_ojin/namespaces"), keyed(403, None), local_only=True
+    ),
+    "ojinResetNamespace": Row(
+        lambda w, o: Call("POST", f"/_ojin/namespaces/{NAMESPACE}/reset"),
+        keyed(403, None),
+        local_only=True,
+    ),
+    "ojinDeleteNamespace": Row(
+        lambda w, o: Call("DELETE", f"/_ojin/namespaces/{NAMESPACE}"),
+        keyed(403, None),
+        local_only=True,
+    ),
+    **{
+        f"ojin{verb}{scope}Clock": Row(
+            lambda w, o, method=method, path=path: Call(
+                method, path, json={"advance_seconds": 60} if method == "POST" else None
+            ),
+            keyed(403, None),
+            local_only=True,
+        )
+        for scope, path in (
+            ("", "/_ojin/clock"),
+            ("Namespace", f"/_ojin/namespaces/{NAMESPACE}/clock"),
+        )
+        for verb, method in (("Get", "GET"), ("Advance", "POST"), ("Reset", "DELETE"))
+    },
 }
 
 # Operations without a security requirement, and the rule each follows instead.
@@ -390,6 +432,11 @@ PUBLIC = {
     "ojinIndex": "no key, the console (it asks for one): tests/console/",
     "ojinConsoleFile": "no key, the console's files: tests/console/",
     "ojinDrift": "no key, the proxy's drift report (404 here): tests/proxy/test_proxy.py",
+    **{
+        operation: "CORS preflight of a keyed route, no credential: test_cors.py"
+        for operation in operations()
+        if operation.startswith("ojinPreflight")
+    },
 }
 
 
@@ -428,8 +475,10 @@ def test_every_operation_is_in_the_matrix() -> None:
     assert all(MATRIX[op].local_only == (op not in SEED_OPERATIONS) for op in MATRIX)
 
 
-@pytest.fixture(scope="module")
-def world(target: Target, contract: Contract) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["organizations", "namespaces"])
+def world(request: pytest.FixtureRequest, target: Target, contract: Contract) -> Iterator[World]:
+    if request.param == "namespaces":
+        target = namespaced(target)
     with (
         Api(target.root, contract, target.key) as alice,
         Api(target.root, contract, target.other_key) as bob,
@@ -463,6 +512,18 @@ def world(target: Target, contract: Contract) -> Iterator[World]:
         yield World(
             target, alice, bob, anonymous, observers, http, configs, assets, sessions, jobs, tag
         )
+
+
+def namespaced(target: Target) -> Target:
+    """The target seen through namespaces: the caller is one namespace's organization, the other
+    another namespace's, and the revoked key a deleted namespace's."""
+    server = target.local_server()
+    with httpx.Client(base_url=server.url, headers={"X-API-Key": ADMIN_KEY}) as admin:
+        own, other, deleted = (admin.post("/_ojin/namespaces").json() for _ in range(3))
+        assert admin.delete(f"/_ojin/namespaces/{deleted['namespace_id']}").status_code == 204
+    return dataclasses.replace(
+        target, key=own["api_key"], other_key=other["api_key"], revoked_key=deleted["api_key"]
+    )
 
 
 def first_template(client: Api, path: str) -> dict[str, Any]:

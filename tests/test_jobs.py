@@ -22,37 +22,20 @@ import pytest
 from ojin_local.domain.portraits import portrait_png
 from tests.conftest import (
     ALICE_KEY,
+    GENERATE,
     TEST_CONFIG,
     Api,
     Server,
     clean_env,
+    generate,
     ojin_local_command,
     run_cli,
+    wait_for_job,
     wait_until,
 )
 from tests.moto_server import MotoServer
 
-GENERATE = "/v1/assets/generate/ojin/oris-1.0-idle-video-generator"
 DEV_KEY = "ojin-local-dev-key"
-
-
-def wait_for_job(client: Api, job_id: str, timeout: float = 60.0) -> dict:
-    """Poll as a client would, until the job succeeds or fails."""
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(f"/v1/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
-            return job
-        time.sleep(0.1)
-
-
-def generate(client: Api, source_asset_id: str, template: str | None = None) -> str:
-    body = {"source_asset_id": source_asset_id}
-    if template is not None:
-        body["reference_template"] = template
-    response = client.post(GENERATE, json=body)
-    assert response.status_code == 202, response.text
-    return response.json()["job_id"]
 
 
 def video_of(client: Api, job: dict) -> tuple[dict, bytes]:

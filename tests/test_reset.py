@@ -7,10 +7,9 @@ import time
 import httpx
 
 from ojin_local.domain.portraits import portrait_png
-from tests.conftest import TEST_CONFIG
+from tests.conftest import GENERATE, TEST_CONFIG
 
 DEV_KEY = "ojin-local-dev-key"
-GENERATE = "/v1/assets/generate/ojin/oris-1.0-idle-video-generator"
 
 
 def without_times(items: list[dict]) -> list[dict]:

@@ -12,11 +12,10 @@ import httpx
 import pytest
 
 from ojin_local.domain.portraits import portrait_png
-from tests.conftest import run_cli, wait_until
+from tests.conftest import GENERATE, run_cli, wait_until
 
 DEV_KEY = "ojin-local-dev-key"
 MIB = 1024 * 1024
-GENERATE = "/v1/assets/generate/ojin/oris-1.0-idle-video-generator"
 
 
 def everything(client) -> dict:

@@ -44,9 +44,7 @@ _ACTIVE_KEY_BY_HASH = (
     "SELECT organization_id, user_id, admin, namespace_id FROM api_key"
     " WHERE key_hash = ? AND revoked_at IS NULL"
 )
-_ANY_ACTIVE_KEY = (
-    "SELECT 1 FROM api_key WHERE revoked_at IS NULL AND namespace_id IS NULL LIMIT 1"
-)
+_ANY_ACTIVE_KEY = "SELECT 1 FROM api_key WHERE revoked_at IS NULL AND namespace_id IS NULL LIMIT 1"
 
 
 DEV_KEY_RECHECK_SECONDS = 1.0

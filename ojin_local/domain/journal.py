@@ -1,6 +1,7 @@
 """The request journal: the most recent requests, so a test can assert what its client called
 (WireMock's request verification) and a developer can see what was sent and answered. A bounded
-ring buffer in memory: at most `JOURNAL_SIZE` entries and `BODY_BUDGET_BYTES` of kept bodies.
+ring buffer in memory: at most `JOURNAL_SIZE` entries, and at most `BODY_BUDGET_BYTES` of kept
+bodies (past it, the oldest entries lose their bodies, not their place).
 
 Every request is recorded, so recording is on the hot path: an entry is a plain tuple holding
 what the request already has (the time as a float, header pairs, body bytes up to the cap);
@@ -140,6 +141,13 @@ class JournalEntry(NamedTuple):
     def kept_bytes(self) -> int:
         return len(self.request_body.head) + len(self.response_body.head)
 
+    def without_bodies(self) -> JournalEntry:
+        """Sizes stay; the bytes go (shown as cut)."""
+        return self._replace(
+            request_body=self.request_body._replace(head=b""),
+            response_body=self.response_body._replace(head=b""),
+        )
+
 
 def _joined(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
     """Repeated headers as one, comma-separated (RFC 9110 section 5.3)."""
@@ -155,7 +163,8 @@ class RequestJournal:
         self._entries: deque[JournalEntry] = deque()
         self._size = size
         self._budget = budget_bytes
-        self._kept = 0
+        self._kept = 0  # body bytes held
+        self._bare = 0  # how many of the oldest entries have lost their bodies
         self._lock = threading.Lock()
 
     def record(self, entry: JournalEntry) -> None:
@@ -163,18 +172,25 @@ class RequestJournal:
             entries = self._entries
             entries.append(entry)
             self._kept += entry.kept_bytes
-            while len(entries) > self._size or (self._kept > self._budget and len(entries) > 1):
+            if len(entries) > self._size:
                 self._kept -= entries.popleft().kept_bytes
+                self._bare = max(self._bare - 1, 0)
+            while self._kept > self._budget and self._bare < len(entries):
+                oldest = entries[self._bare]
+                entries[self._bare] = oldest.without_bodies()
+                self._kept -= oldest.kept_bytes
+                self._bare += 1
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self._kept = 0
+            self._kept = self._bare = 0
 
     def forget_namespace(self, namespace_id: str) -> None:
         with self._lock:
             self._entries = deque(e for e in self._entries if e.namespace_id != namespace_id)
             self._kept = sum(e.kept_bytes for e in self._entries)
+            self._bare = 0
 
     def get(self, request_id: str) -> dict[str, Any] | None:
         """The newest entry with this id (a client may send the same X-Request-Id twice)."""

@@ -59,8 +59,13 @@ class HueyQueue:
         self.huey.periodic_task(every, name="ojin.collect_garbage")(collect_garbage)
 
     def enqueue(self, job_id: str, delay_seconds: int = 0) -> None:
+        """A delayed job goes straight onto the schedule (Huey's own `schedule()` queues it with
+        an eta, and a consumer moves it to the schedule only when it next polls, up to 10 s
+        later), so that `bring_forward` always finds it there."""
         if delay_seconds > 0:
-            self._run_job.schedule((job_id,), delay=delay_seconds)
+            task = self._run_job.s(job_id)
+            task.eta = _utc_now() + timedelta(seconds=delay_seconds)
+            self.huey.add_schedule(task)
         else:
             self._run_job(job_id)
 
@@ -86,7 +91,7 @@ class HueyQueue:
         tasks = self.huey.scheduled()
         if not tasks:
             return 0
-        now = datetime.now(UTC).replace(tzinfo=None)  # Huey's etas: naive UTC
+        now = _utc_now()
         self.huey.storage.flush_schedule()
         due = 0
         for task in tasks:
@@ -99,3 +104,8 @@ class HueyQueue:
                     continue
             self.huey.add_schedule(task)
         return due
+
+
+def _utc_now() -> datetime:
+    """As Huey (utc=True) writes its etas: naive UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
