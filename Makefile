@@ -6,7 +6,7 @@ unexport PYTHONDONTWRITEBYTECODE
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint bench bench-video bench-upload bench-reset bench-dist dist dist-test clean
+.PHONY: serve test lint bench bench-video bench-upload bench-reset bench-namespaces bench-plugin bench-dist dist dist-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,12 @@ bench-upload: $(VENV)/.installed-bench
 
 bench-reset: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/reset.py
+
+bench-namespaces: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/namespaces.py
+
+bench-plugin: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/plugin_parallel.py
 
 # The single-file binary (Linux x86-64), frozen by PyInstaller in a venv of its own so that
 # nothing from the test extras ends up inside.

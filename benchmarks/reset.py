@@ -24,9 +24,9 @@ KEY = {"X-API-Key": "ojin-local-dev-key"}
 TARGET_MS = 20.0
 
 
-def populate(base: str, configs: int, assets: int, round_: int) -> None:
+def populate(base: str, configs: int, assets: int, round_: int, key: dict = KEY) -> None:
     def make_config(i: int) -> None:
-        with httpx.Client(base_url=base, headers=KEY) as client:
+        with httpx.Client(base_url=base, headers=key) as client:
             body = {
                 "title": f"bench-{round_}-{i}",
                 "model_variant_id": "ojin/oris-1.0/standard",
@@ -35,7 +35,7 @@ def populate(base: str, configs: int, assets: int, round_: int) -> None:
             client.post("/v1/model-configs", json=body).raise_for_status()
 
     def make_asset(i: int) -> None:
-        with httpx.Client(base_url=base, headers=KEY) as client:
+        with httpx.Client(base_url=base, headers=key) as client:
             session = client.post(
                 "/v1/assets/initiate-upload", json={"name": f"a{i}.bin", "category": "weight"}
             ).json()

@@ -61,6 +61,8 @@ class OjinClient:
     ) -> None:
         headers = {"X-API-Key": api_key} if api_key else {}
         self.base_url = api_base_url(base_url)
+        # One transport for both clients: each new one loads the CA bundle (~27 ms).
+        transport = transport or httpx.HTTPTransport()
         self.http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
         )

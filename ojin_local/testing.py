@@ -12,7 +12,7 @@ isolation), their clock (`advance_clock(seconds)`), fault rules that touch only 
 (`add_fault(...)`) and their journal (`requests(...)`). The namespace is deleted after the test,
 so tests never see each other's data and need no reset. `--ojin-isolation reset` resets the
 whole server before each test instead (then the keys are `org_test`'s, an admin, and
-`org_other`'s).
+`org_other`'s, and under pytest-xdist each worker has a server of its own).
 
 `ojin_local_server` is the server, started once per run: `ojin-local serve` on a free port with a
 throw-away data dir. Under pytest-xdist every worker uses the same one: the first worker to need
@@ -54,6 +54,7 @@ RUN_DIR = "OJIN_PYTEST_RUN_DIR"
 """The run's folder (server state, lock, data dir), set by the controller for its workers."""
 S3_EXTRA = "pip install 'ojin-local[testing-s3]'"
 NAME_LIMIT = 200  # the longest namespace name the API takes
+STATE = "state.json"  # a server's pid, moto's and the URL, in the folder it runs from
 
 
 @dataclass
@@ -131,10 +132,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(_run_key, None)
     if run is None:
         return
-    state = _read_state(run)
-    for pid in (state.get("server_pid"), state.get("moto_pid")):
-        if pid is not None:
-            _stop(pid)
+    for folder in {path.parent for path in run.rglob(STATE)}:
+        state = _read_state(folder)
+        for pid in (state.get("server_pid"), state.get("moto_pid")):
+            if pid is not None:
+                _stop(pid)
     shutil.rmtree(run, ignore_errors=True)
 
 
@@ -148,19 +150,36 @@ class Running:
 
 
 @pytest.fixture(scope="session")
-def ojin_local_server(pytestconfig: pytest.Config) -> Iterator[OjinLocal]:
+def ojin_local_transport() -> Iterator[Any]:
+    """One connection pool for every client the fixtures make (see `_KeptOpen`)."""
+    import httpx
+
+    with httpx.HTTPTransport() as transport:
+        yield _KeptOpen(transport)
+
+
+@pytest.fixture(scope="session")
+def ojin_local_server(
+    pytestconfig: pytest.Config, ojin_local_transport: Any
+) -> Iterator[OjinLocal]:
     """The run's server, with the plugin's two keys; see the module docstring."""
     from ojin_local.client import OjinClient
 
     running = _shared_server(pytestconfig)
-    with OjinClient(running.url, API_KEY) as admin, OjinClient(running.url, OTHER_API_KEY) as other:
+    shared = ojin_local_transport
+    with (
+        OjinClient(running.url, API_KEY, transport=shared) as admin,
+        OjinClient(running.url, OTHER_API_KEY, transport=shared) as other,
+    ):
         yield OjinLocal(
             running.url, API_KEY, OTHER_API_KEY, admin, other, None, admin, running.data_dir
         )
 
 
 @pytest.fixture
-def ojin_local(ojin_local_server: OjinLocal, request: pytest.FixtureRequest) -> Iterator[OjinLocal]:
+def ojin_local(
+    ojin_local_server: OjinLocal, ojin_local_transport: Any, request: pytest.FixtureRequest
+) -> Iterator[OjinLocal]:
     """This test's world: a fresh namespace (deleted afterwards), or the server reset."""
     from ojin_local.client import OjinClient
 
@@ -170,10 +189,11 @@ def ojin_local(ojin_local_server: OjinLocal, request: pytest.FixtureRequest) -> 
         yield server
         return
     created = server.admin.create_namespace(request.node.nodeid[-NAME_LIMIT:])
+    shared = ojin_local_transport
     try:
         with (
-            OjinClient(server.url, created["api_key"]) as client,
-            OjinClient(server.url, created["other_api_key"]) as other,
+            OjinClient(server.url, created["api_key"], transport=shared) as client,
+            OjinClient(server.url, created["other_api_key"], transport=shared) as other,
         ):
             yield OjinLocal(
                 server.url,
@@ -189,21 +209,46 @@ def ojin_local(ojin_local_server: OjinLocal, request: pytest.FixtureRequest) -> 
         server.admin.delete_namespace(created["namespace_id"])
 
 
+class _KeptOpen:
+    """The session's transport for every test's clients: a client made per test would load the
+    CA bundle again (~27 ms each, four per test), and closing one must not close it for all."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+
+    def handle_request(self, request: Any) -> Any:
+        return self._transport.handle_request(request)
+
+    def close(self) -> None:
+        """The session fixture closes the transport itself."""
+
+    def __enter__(self) -> _KeptOpen:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def _shared_server(pytestconfig: pytest.Config) -> Running:
-    """The run's server: started by whichever process asks first, under the run's lock."""
+    """The run's server: started by whichever process asks first, under the run's lock. With
+    reset isolation each xdist worker has a server of its own (a reset would wipe out the
+    tests of the others)."""
     from filelock import FileLock
 
-    run = Path(os.environ[RUN_DIR])
-    with FileLock(run / "lock"):
-        state = _read_state(run)
+    folder = Path(os.environ[RUN_DIR])
+    if pytestconfig.getoption("ojin_isolation") == "reset":
+        folder /= os.environ.get("PYTEST_XDIST_WORKER", "main")
+        folder.mkdir(exist_ok=True)
+    with FileLock(folder / "lock"):
+        state = _read_state(folder)
         if "url" not in state:
-            state = _start(run, pytestconfig)
-            (run / "state.json").write_text(json.dumps(state))
-    return Running(state["url"], run / "data")
+            state = _start(folder, pytestconfig)
+            (folder / STATE).write_text(json.dumps(state))
+    return Running(state["url"], folder / "data")
 
 
-def _read_state(run: Path) -> dict[str, Any]:
-    path = run / "state.json"
+def _read_state(folder: Path) -> dict[str, Any]:
+    path = folder / STATE
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -227,7 +272,7 @@ def _start(run: Path, pytestconfig: pytest.Config) -> dict[str, Any]:
             run / "moto.log",
         )
         state["moto_pid"] = moto.pid
-        (run / "state.json").write_text(json.dumps(state))  # stopped even if the server fails
+        (run / STATE).write_text(json.dumps(state))  # stopped even if the server fails
         _wait_for_port(port, moto, run / "moto.log")
         config["storage"] = {
             "backend": "s3",
@@ -251,7 +296,7 @@ def _start(run: Path, pytestconfig: pytest.Config) -> dict[str, Any]:
         log,
     )  # fmt: skip
     state["server_pid"] = server.pid
-    (run / "state.json").write_text(json.dumps(state))
+    (run / STATE).write_text(json.dumps(state))
     deadline = time.monotonic() + START_TIMEOUT
     while not ready.exists():
         if server.poll() is not None or time.monotonic() > deadline:

@@ -173,6 +173,22 @@ class StorageContract:
         assert storage.head_object(key) is None
         assert key not in {k for k, _ in storage.list_objects()}
 
+    def test_objects_and_uploads_are_discarded_together_and_others_kept(self, storage, http):
+        keys = [f"assets/org_test/{uuid.uuid4()}" for _ in range(3)]
+        for key in keys:
+            storage.put_object(key, io.BytesIO(key.encode()), "text/plain")
+        key, upload, etags = upload_parts(storage, http, *PARTS)
+        multipart = storage.complete_multipart_upload(key, upload, list(enumerate(etags, 1)))
+        missing = f"assets/{uuid.uuid4()}"  # not an error, as with S3
+        open_key, open_upload = new_upload(storage)
+        storage.discard([*keys[:2], multipart.key, missing], [(open_key, open_upload)])
+        assert [storage.head_object(k) for k in (*keys[:2], multipart.key)] == [None] * 3
+        assert b"".join(storage.read_object(keys[2])) == keys[2].encode()
+        with pytest.raises(S3Error) as gone:
+            storage.list_parts(open_key, open_upload)
+        assert gone.value.code == "NoSuchUpload"
+        storage.discard([])
+
     @pytest.mark.parametrize("where", BOUNDARY_RANGES)
     def test_ranges_at_part_boundaries(self, storage, http, three_parts, where):
         key, body = three_parts

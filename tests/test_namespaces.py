@@ -100,6 +100,8 @@ def test_a_namespace_is_two_fresh_organizations_with_ordinary_keys(namespaces, a
         )
         assert refused.status_code == 403
         assert client.post("/_ojin/reset").status_code == 403  # not admin keys
+        me = client.get("/_ojin/whoami").json()
+        assert (me["namespace_id"], me["admin"]) == (namespace.id, False)
     assert namespaces().body["name"] is None  # the name is optional
 
     listed = admin.get("/_ojin/namespaces").json()["data"]

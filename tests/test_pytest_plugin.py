@@ -4,7 +4,7 @@ pytest in a subprocess on a test file of their own, serially and under pytest-xd
 from __future__ import annotations
 
 import json
-import os
+import socket
 from pathlib import Path
 
 import httpx
@@ -81,7 +81,6 @@ def record(ojin_local):
         "url": ojin_local.url,
         "data_dir": str(ojin_local.data_dir),
         "namespace": ojin_local.namespace_id,
-        "pid": ojin_local.client.health() and os.getpid(),
     }
     with open(os.environ["OJIN_TEST_RECORD"], "a") as out:
         out.write(json.dumps(line) + "\\n")
@@ -123,27 +122,33 @@ def test_the_keys_are_an_admin_and_another_organization(ojin_local):
     result.assert_outcomes(passed=4)
 
 
-def test_workers_share_one_server_and_leave_nothing_behind(pytester, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("isolation", "servers"), [("namespace", 1), ("reset", 2)])
+def test_workers_share_one_server_and_leave_nothing_behind(
+    pytester, tmp_path: Path, monkeypatch, isolation: str, servers: int
+) -> None:
+    """One server for both workers, a namespace per test; with reset isolation, a server per
+    worker (one worker's reset would wipe out the other's test)."""
     record = tmp_path / "record.jsonl"
     pytester.makepyfile(
         test_many=WHERE_EACH_TEST_RAN
         + "".join(f"def test_{n}(ojin_local):\n    record(ojin_local)\n\n\n" for n in range(8))
     )
-    os.environ["OJIN_TEST_RECORD"] = str(record)
-    try:
-        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
-    finally:
-        del os.environ["OJIN_TEST_RECORD"]
+    monkeypatch.setenv("OJIN_TEST_RECORD", str(record))
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", "--ojin-isolation", isolation
+    )  # fmt: skip
     result.assert_outcomes(passed=8)
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert len(lines) == 8
     assert {line["worker"] for line in lines} == {"gw0", "gw1"}
-    assert len({line["url"] for line in lines}) == 1  # one server for both workers
-    assert len({line["namespace"] for line in lines}) == 8  # a namespace per test
-    data_dir = Path(lines[0]["data_dir"])
-    assert not data_dir.parent.exists()  # the run's folder is gone
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(lines[0]["url"] + "/model-variants", timeout=2)  # and the server with it
+    assert len({line["url"] for line in lines}) == servers
+    if isolation == "namespace":
+        assert len({line["namespace"] for line in lines}) == 8  # a namespace per test
+    for line in lines:
+        assert not Path(line["data_dir"]).exists()  # the run's folders are gone
+        url = httpx.URL(line["url"])
+        with pytest.raises(ConnectionRefusedError):  # and the servers with them
+            socket.create_connection((url.host, url.port), timeout=2)
 
 
 def test_s3_storage_without_moto_says_what_to_install(user_project) -> None:

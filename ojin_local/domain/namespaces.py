@@ -18,15 +18,7 @@ from typing import Any
 
 from ojin_local import spec
 from ojin_local.db import Database
-from ojin_local.db.models import (
-    ApiKey,
-    Asset,
-    Job,
-    ModelConfig,
-    ModelConfigReference,
-    Namespace,
-    UploadSession,
-)
+from ojin_local.db.models import ApiKey, Namespace
 from ojin_local.domain.auth import create_key
 from ojin_local.domain.clock import Clock, now_iso
 from ojin_local.domain.faults import FaultRules
@@ -89,10 +81,7 @@ class Namespaces:
     def _forget(self, namespace_id: str, leftovers: Leftovers) -> None:
         self.faults.forget_namespace(namespace_id)
         self.journal.forget_namespace(namespace_id)
-        for key, upload_id in leftovers.uploads:
-            self.storage.abort_multipart_upload(key, upload_id)
-        for key in leftovers.objects:
-            self.storage.delete_object(key)
+        self.storage.discard(leftovers.objects, leftovers.uploads)
 
 
 # Transactions (run on the database's writer thread)
@@ -116,36 +105,43 @@ def _create(namespace_id: str, name: str | None) -> dict[str, Any]:
     return {**_public(row), "api_key": keys[0], "other_api_key": keys[1]}
 
 
+# Fixed SQL: Peewee took ~1.5 ms to build a reset's eight statements, SQLite ~0.2 ms to run them.
+_ORGANIZATIONS = (
+    "SELECT organization_id, other_organization_id FROM namespace WHERE namespace_id = ?"
+)
+_IN = "organization_id IN (?, ?)"
+_EMPTY = (
+    "DELETE FROM model_config_reference WHERE model_config_id IN"
+    f" (SELECT model_config_id FROM model_config WHERE {_IN})",
+    f"DELETE FROM model_config WHERE {_IN}",
+    f"DELETE FROM upload_session WHERE {_IN}",
+    f"DELETE FROM asset WHERE {_IN}",
+    # Queued and scheduled jobs stay on the queue, but find no record when delivered: none runs.
+    f"DELETE FROM job WHERE {_IN}",
+)
+_OPEN_UPLOADS = (
+    f"SELECT storage_key, upload_id FROM upload_session WHERE {_IN} AND status != 'finalized'"
+)
+_OBJECTS = f"SELECT storage_key FROM asset WHERE {_IN}"
+
+
+def _execute(sql: str, *params: Any) -> Any:
+    return Namespace._meta.database.execute_sql(sql, params)
+
+
 def _organizations(namespace_id: str) -> tuple[str, str]:
-    row = Namespace.get_or_none(Namespace.namespace_id == namespace_id)
+    row = _execute(_ORGANIZATIONS, namespace_id).fetchone()
     if row is None:
         raise NotFound(f"Namespace {namespace_id} was not found.", {"namespace_id": namespace_id})
-    return row.organization_id, row.other_organization_id
+    return row[0], row[1]
 
 
 def _empty(namespace_id: str) -> Leftovers:
     organizations = _organizations(namespace_id)
-    configs = ModelConfig.select(ModelConfig.model_config_id).where(
-        ModelConfig.organization_id.in_(organizations)
-    )
-    ModelConfigReference.delete().where(ModelConfigReference.model_config_id.in_(configs)).execute()
-    ModelConfig.delete().where(ModelConfig.organization_id.in_(organizations)).execute()
-    in_namespace = UploadSession.organization_id.in_(organizations)
-    uploads = list(
-        UploadSession.select(UploadSession.storage_key, UploadSession.upload_id)
-        .where(in_namespace & (UploadSession.status != "finalized"))
-        .tuples()
-    )
-    UploadSession.delete().where(in_namespace).execute()
-    objects = [
-        row[0]
-        for row in Asset.select(Asset.storage_key)
-        .where(Asset.organization_id.in_(organizations))
-        .tuples()
-    ]
-    Asset.delete().where(Asset.organization_id.in_(organizations)).execute()
-    # Queued and scheduled jobs stay on the queue, but find no record when delivered: nothing runs.
-    Job.delete().where(Job.organization_id.in_(organizations)).execute()
+    uploads = [(key, upload) for key, upload in _execute(_OPEN_UPLOADS, *organizations)]
+    objects = [key for (key,) in _execute(_OBJECTS, *organizations)]
+    for statement in _EMPTY:
+        _execute(statement, *organizations)
     return Leftovers(objects, uploads)
 
 

@@ -101,13 +101,24 @@ class Storage(ABC):
         """Remove the object; a missing object is not an error (S3 answers 204 as well)."""
 
     @abstractmethod
+    def discard(self, objects: Sequence[str], uploads: Sequence[tuple[str, str]] = ()) -> None:
+        """Remove objects and multipart uploads (key, upload id) whose records are already gone
+        (a reset), in as few calls as the backend allows and without waiting for the disk: each
+        is gone for every request at once, but should the machine crash right after, one may
+        come back, an orphan that garbage collection removes. Missing ones are not an error."""
+
+    @abstractmethod
     def list_uploads(self) -> list[tuple[str, str, datetime]]:
         """Every multipart upload still open: (upload id, key, initiated at, UTC-aware)."""
 
-    @abstractmethod
     def clear(self, key_prefix: str, keep: frozenset[str] = frozenset()) -> None:
         """Remove every object and open upload whose key starts with `key_prefix`, except the
         objects named in `keep` (POST /_ojin/reset keeps the seed's)."""
+        uploads = [
+            (key, upload) for upload, key, _ in self.list_uploads() if key.startswith(key_prefix)
+        ]
+        listed = [key for key, _ in self.list_objects()]
+        self.discard([k for k in listed if k.startswith(key_prefix) and k not in keep], uploads)
 
     @abstractmethod
     def list_objects(self) -> Iterator[tuple[str, datetime]]:

@@ -17,6 +17,7 @@ one rename; a manifest appears in one rename too, after its blob is durable.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import errno
 import functools
 import hashlib
@@ -173,7 +174,7 @@ class ByteStore:
                 return self._publish(temp, key, size, etag, content_type, fields)
         except BaseException:
             if self._blob_of(self.object_path(key)) != blob:  # not published after all
-                shutil.rmtree(blob, ignore_errors=True)
+                remove_folder(blob)
             raise
 
     def abort(self, key: str, upload_id: str) -> None:
@@ -259,18 +260,54 @@ class ByteStore:
                 size += len(chunk)
             return self._publish(temp, key, size, etag or f'"{md5.hexdigest()}"', content_type)
 
-    def delete(self, key: str, *, durable: bool = True) -> None:
-        """The key goes first (fsynced unless not `durable`), then the blob it named."""
+    def delete(self, key: str) -> None:
+        """The key goes first (fsynced), then the blob it named."""
         path = self.object_path(key)
         blob = self._blob_of(path)
         try:
             path.unlink()
         except (FileNotFoundError, NotADirectoryError):
             return
-        if durable:
-            fsync_dir(path.parent)
+        fsync_dir(path.parent)
         if blob is not None:
-            shutil.rmtree(blob, ignore_errors=True)
+            remove_folder(blob)
+
+    def discard(self, keys: Sequence[str], upload_ids: Sequence[str]) -> None:
+        """Objects and uploads whose records are gone (a reset), unsynced. Each key is renamed
+        to a temp name and each upload's manifest unlinked now, so no request finds them; the
+        rest goes on a thread: on this disk every file of freshly synced ones took 0.1-0.3 ms
+        to remove, most of a namespace reset. A crash before then leaves temp files and blobs
+        nobody names, which `remove_debris` collects, and uploads `abort` does."""
+        discarded = []
+        for key in keys:
+            path = self.object_path(key)
+            temp = path.with_name(f".discarded-{secrets.token_hex(8)}")
+            try:
+                path.rename(temp)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            discarded.append(temp)
+        folders = []
+        for upload_id in upload_ids:
+            if _UPLOAD_ID.fullmatch(upload_id):
+                (self.uploads / upload_id / _UPLOAD_MANIFEST).unlink(missing_ok=True)
+                folders.append(self.uploads / upload_id)
+        if discarded or folders:
+            threading.Thread(
+                target=self._remove_discarded,
+                args=(discarded, folders),
+                name="ojin-discard",
+                daemon=True,
+            ).start()
+
+    def _remove_discarded(self, discarded: list[Path], folders: list[Path]) -> None:
+        for path in discarded:
+            blob = self._blob_of(path)
+            path.unlink(missing_ok=True)
+            if blob is not None:
+                remove_folder(blob)
+        for folder in folders:
+            remove_folder(folder)
 
     def keys(self) -> Iterator[tuple[str, datetime]]:
         """Every object: (key, last modified)."""
@@ -302,7 +339,7 @@ class ByteStore:
         for name in blobs:
             blob = self.blobs / name
             if blob not in owned and _older(blob, older_than):
-                shutil.rmtree(blob, ignore_errors=True)
+                remove_folder(blob)
                 removed += 1
         return removed
 
@@ -335,7 +372,7 @@ class ByteStore:
         head = encode_header(facts) if manifest is None else encode_manifest(facts | manifest)
         temp.commit(head, target)
         if replaced is not None:
-            shutil.rmtree(replaced, ignore_errors=True)
+            remove_folder(replaced)
         return StoredObject(key, size, etag, content_type, now)
 
 
@@ -475,12 +512,28 @@ def _read_upload_manifest(directory: Path) -> dict[str, Any] | None:
         return None
 
 
+def remove_folder(directory: Path) -> None:
+    """A blob's or an upload's folder, which holds files only: one scandir and an unlink each
+    (shutil.rmtree's fd-safe walk took ~0.4 ms a folder, most of a namespace reset)."""
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)  # not ours; gone all the same
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+        os.rmdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+
+
 def remove_upload(directory: Path, *, wait: bool = True) -> None:
     """The manifest goes first: from then on the upload is unknown to every request. Without
     `wait` the part names go on a thread (after a completion, where unlinking them was a third
     of the time); a crash before they are gone leaves a directory `list_uploads` reports."""
     (directory / _UPLOAD_MANIFEST).unlink(missing_ok=True)
-    remove = functools.partial(shutil.rmtree, directory, ignore_errors=True)
+    remove = functools.partial(remove_folder, directory)
     if wait:
         remove()
     else:

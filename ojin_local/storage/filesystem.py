@@ -90,16 +90,8 @@ class FilesystemStorage(Storage):
 
     # Objects
 
-    def clear(self, key_prefix: str, keep: frozenset[str] = frozenset()) -> None:
-        """One unlink per object (and its blob) and no fsync, so a reset stays a few ms: should
-        the machine crash right after, an object may come back, an orphan that garbage
-        collection removes."""
-        for upload_id, key, _ in self.list_uploads():
-            if key.startswith(key_prefix):
-                self.abort_multipart_upload(key, upload_id)
-        for key, _ in list(self.list_objects()):
-            if key.startswith(key_prefix) and key not in keep:
-                self.store.delete(key, durable=False)
+    def discard(self, objects: Sequence[str], uploads: Sequence[tuple[str, str]] = ()) -> None:
+        self.store.discard(objects, [upload_id for _, upload_id in uploads])
 
     def list_objects(self) -> Iterator[tuple[str, datetime]]:
         return self.store.keys()

@@ -159,17 +159,12 @@ class S3Storage(Storage):
             for up in uploads
         ]
 
-    def clear(self, key_prefix: str, keep: frozenset[str] = frozenset()) -> None:
-        for upload_id, key, _ in self.list_uploads():
-            if key.startswith(key_prefix):
-                self.abort_multipart_upload(key, upload_id)
-        keys = [
-            self._key(key)
-            for key, _ in self.list_objects()
-            if key.startswith(key_prefix) and key not in keep
-        ]
-        for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
-            batch = [{"Key": key} for key in keys[start : start + 1000]]
+    def discard(self, objects: Sequence[str], uploads: Sequence[tuple[str, str]] = ()) -> None:
+        for key, upload_id in uploads:
+            self.abort_multipart_upload(key, upload_id)
+        stored = [self._key(key) for key in objects]
+        for start in range(0, len(stored), 1000):  # DeleteObjects takes at most 1,000 keys
+            batch = [{"Key": key} for key in stored[start : start + 1000]]
             self._call("delete_objects", Delete={"Objects": batch, "Quiet": True})
 
     def list_objects(self) -> Iterator[tuple[str, datetime]]:
