@@ -310,6 +310,29 @@ def target(request: pytest.FixtureRequest) -> Target:
     return Target(local.url + "/v1", ALICE_KEY, BOB_KEY, created.stdout.strip(), local)
 
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright, one for the session: Playwright's sync API runs
+    one instance per thread, so every browser test shares this one."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
 @pytest.fixture(scope="session")
 def moto() -> Iterator[MotoServer]:
     """moto's S3 in this process; a server's S3 backend reaches it over 127.0.0.1."""

@@ -19,12 +19,11 @@ import av
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from ojin_local import __version__
 from ojin_local.client import OjinClient
 from tests.conftest import clean_env, ojin_local_command, s3_storage_config
-from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.moto_server import MotoServer
 
 pytestmark = pytest.mark.blackbox
@@ -129,7 +128,7 @@ def test_version_names_the_release() -> None:
 
 @pytest.mark.parametrize("storage", ["filesystem", "s3"])
 def test_serve_upload_generate_download_and_stop_leaving_nothing(
-    tmp_path: Path, storage: str, request: pytest.FixtureRequest
+    tmp_path: Path, storage: str, request: pytest.FixtureRequest, browser: Browser
 ) -> None:
     args: list[str] = []
     if storage == "s3":
@@ -152,7 +151,7 @@ def test_serve_upload_generate_download_and_stop_leaving_nothing(
     served = httpx.get(f"{root}/openapi.json")
     assert "/model-configs" in served.json()["paths"]
     assert "alt-svc" not in served.headers  # Sanic's touch-up ran: the binary has its sources
-    console_shows_the_templates(root)
+    console_shows_the_templates(browser, root)
 
     image = tmp_path / "portrait.png"
     Image.new("RGB", (96, 128), (180, 120, 90)).save(image)
@@ -174,14 +173,14 @@ def test_serve_upload_generate_download_and_stop_leaving_nothing(
     assert list(appliance.tmp.iterdir()) == [], "left behind in TMPDIR"
 
 
-def console_shows_the_templates(root: str) -> None:
+def console_shows_the_templates(browser: Browser, root: str) -> None:
     """The console at / loads in a browser: its page, scripts and style sheet come from the command
     under test, and the seeded templates' thumbnails from the storage its CSP allows (this server,
     or the S3 endpoint)."""
     errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(f"{root}/#/assets?source=template")
@@ -190,7 +189,8 @@ def console_shows_the_templates(root: str) -> None:
         for thumbnail in thumbnails.all():
             expect(thumbnail).to_have_js_property("complete", True)
             assert thumbnail.evaluate("img => img.naturalWidth") > 0
-        browser.close()
+    finally:
+        context.close()
     assert errors == []
 
 

@@ -20,21 +20,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 
 from ojin_local.config import DEV_KEY
 from tests.conftest import Api, Server
 from tests.contract import Contract
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 OUTPUT = Path(__file__).resolve().parents[2] / "build" / "test-output" / "console"
 LOOPBACK = "127.0.0.1"
 # Chromium's own line for an HTTP error answer to fetch or XHR.
@@ -46,14 +37,6 @@ DEV_CONFIG = """
 idle_video_max_side = 96
 idle_video_delay_seconds = 1
 """
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @dataclass
