@@ -22,6 +22,7 @@ from ojin_local.config import (
     DEV_KEY,
     DEV_ORGANIZATION,
     DEV_USER,
+    LOG_LEVELS,
     Config,
     ConfigError,
     as_masked_dict,
@@ -88,7 +89,7 @@ def cli() -> None:
 @click.option("--port", type=click.IntRange(0, 65535), help="Port (default 8080; 0 picks one).")
 @click.option(
     "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
+    type=click.Choice(LOG_LEVELS),
     help="Log verbosity (default info).",
 )
 @click.option(
@@ -372,7 +373,7 @@ def gc(
 @cli.command()
 @click.option(
     "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
+    type=click.Choice(LOG_LEVELS),
     help="Log verbosity (default info).",
 )
 @config_options

@@ -35,6 +35,7 @@ def _at_least(minimum: int) -> dict[str, Any]:
     return {"minimum": minimum}
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
 SECRET = {"secret": True}
 API_KEY = {"secret": True, "api_key": True}
 ORIGINS = {
@@ -50,7 +51,7 @@ class ServerConfig:
     port: int = 8080
     public_url: str = ""
     data_dir: str = ""
-    log_level: str = field(default="info", metadata=_choices("debug", "info", "warning", "error"))
+    log_level: str = field(default="info", metadata=_choices(*LOG_LEVELS))
     max_body_bytes: int = 1_048_576
     # Web apps on these origins may call the keyed /v1 routes from a browser ("*": any origin).
     cors_origins: list[str] = field(default_factory=list, metadata=ORIGINS)

@@ -35,22 +35,7 @@ def run(
 
     @app.after_server_start
     async def ready(app: Sanic) -> None:
-        loop = asyncio.get_running_loop()
-        stopping = False
-
-        # Sanic's own handlers (switched off in app.run below) are uvloop handlers that stop the
-        # loop at once: a SIGTERM sent while start-up still ran was lost about 1 time in 15, and
-        # beside a handler of ours one signal stopped the loop twice, the second time in the
-        # middle of Sanic's drain of open connections. A plain Python handler always runs; only
-        # the first signal counts, so a second Ctrl-C cannot cut the drain short either.
-        def on_signal(signum: int, frame: object) -> None:
-            nonlocal stopping
-            if not stopping:
-                stopping = True
-                loop.call_soon_threadsafe(stop_when_serving, app, loop)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, on_signal)
+        stop_on_signals(app)
         announce(services.config, services.keys.dev_key_active())
         threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
         # What start-up made (modules, the spec, the catalog: ~45,000 objects) lives as long
@@ -75,6 +60,27 @@ def run(
         motd=False,
         register_sys_signals=False,
     )
+
+
+def stop_on_signals(app: Sanic) -> None:
+    """SIGINT and SIGTERM stop `app` (run with Sanic's own handlers off, `register_sys_signals`).
+
+    Sanic's own handlers are uvloop handlers that stop the loop at once: a SIGTERM sent while
+    start-up still ran was lost about 1 time in 15, and beside a handler of ours one signal
+    stopped the loop twice, the second time in the middle of Sanic's drain of open connections.
+    A plain Python handler always runs; only the first signal counts, so a second Ctrl-C cannot
+    cut the drain short either."""
+    loop = asyncio.get_running_loop()
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            loop.call_soon_threadsafe(stop_when_serving, app, loop)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
 
 
 def stop_when_serving(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:

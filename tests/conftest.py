@@ -85,30 +85,22 @@ def contract() -> Contract:
     return Contract()
 
 
-class Server:
-    """One `ojin-local serve` child process; its stdout and stderr are kept for assertions."""
+class Child:
+    """One `ojin-local` child process (`serve`, `proxy`): its stdout and stderr kept for
+    assertions, its URL read off its banner line."""
 
-    def __init__(self, data_dir: Path, args: list[str], env: dict[str, str] | None = None) -> None:
-        self.data_dir = data_dir
-        self.args = args
+    banner = BANNER
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         self.env = env or {}
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
         self.output: list[str] = []
 
-    def start(self) -> Server:
-        command = [
-            *ojin_local_command(),
-            "serve",
-            "--port",
-            "0",
-            "--data-dir",
-            str(self.data_dir),
-            *self.args,
-        ]
+    def launch(self, *args: str) -> None:
         self.output = []
         self.process = subprocess.Popen(
-            command,
+            [*ojin_local_command(), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -118,14 +110,13 @@ class Server:
         threading.Thread(target=self._read_output, args=(found,), daemon=True).start()
         if not found.wait(START_TIMEOUT):
             self.stop()
-            raise RuntimeError("ojin-local did not start:\n" + self.log)
-        return self
+            raise RuntimeError(f"ojin-local {args[0]} did not start:\n" + self.log)
 
     def _read_output(self, found: threading.Event) -> None:
         assert self.process is not None and self.process.stdout is not None
         for line in self.process.stdout:
             self.output.append(line)
-            match = BANNER.search(line)
+            match = self.banner.search(line)
             if match:
                 self.url = match["url"]
                 found.set()
@@ -144,6 +135,19 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+
+class Server(Child):
+    """One `ojin-local serve` child process on a free port."""
+
+    def __init__(self, data_dir: Path, args: list[str], env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.data_dir = data_dir
+        self.args = args
+
+    def start(self) -> Server:
+        self.launch("serve", "--port", "0", "--data-dir", str(self.data_dir), *self.args)
+        return self
 
     def restart(self) -> Server:
         self.stop()

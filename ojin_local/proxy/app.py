@@ -8,9 +8,7 @@ unreachable or too slow) are `ErrorResponse`s; it holds no key and keeps none.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from ojin_local.http.errors import as_api_error
 from ojin_local.proxy.drift import NO_OPERATION, DriftLog, Sent, seed
 from ojin_local.proxy.forward import NO_BODY_STATUSES, Exchange, Forwarder, end_to_end
 from ojin_local.proxy.har import HarWriter
-from ojin_local.server import stop_when_serving
+from ojin_local.server import stop_on_signals
 from ojin_local.spec import operations
 
 log = logging.getLogger("ojin_local.proxy")
@@ -231,17 +229,7 @@ def run_proxy(
 
     @app.after_server_start
     async def ready(app: Sanic) -> None:
-        loop = asyncio.get_running_loop()
-        stopping = False
-
-        def on_signal(signum: int, frame: object) -> None:  # as in ojin_local.server.run
-            nonlocal stopping
-            if not stopping:
-                stopping = True
-                loop.call_soon_threadsafe(stop_when_serving, app, loop)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, on_signal)
+        stop_on_signals(app)
         announce()
 
     @app.after_server_stop

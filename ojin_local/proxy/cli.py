@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ojin_local import __version__
+from ojin_local.config import LOG_LEVELS
 
 DEFAULT_PORT = 8090
 DEFAULT_TIMEOUT = 30.0
@@ -51,7 +52,7 @@ DEFAULT_BODY_CAP = 256 * 1024
 )
 @click.option(
     "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
+    type=click.Choice(LOG_LEVELS),
     default="info",
     show_default=True,
 )

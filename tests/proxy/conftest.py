@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,11 +19,9 @@ import httpx
 import pytest
 
 from tests.conftest import (
-    START_TIMEOUT,
     TEST_CONFIG,
     Api,
-    clean_env,
-    ojin_local_command,
+    Child,
     s3_storage_config,
     wait_until,
 )
@@ -38,50 +34,19 @@ PORTRAIT = "a1f0c3d2-5b6e-4c7d-8e9f-0a1b2c3d4e01"  # the demo seed's first templ
 MIB = 1024 * 1024
 
 
-class Proxy:
+class Proxy(Child):
     """One `ojin-local proxy` child process; its output is kept (the summary comes at exit)."""
 
+    banner = BANNER
+
     def __init__(self, upstream: str, *args: str) -> None:
-        command = [*ojin_local_command(), "proxy", "--upstream", upstream, "--port", "0", *args]
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=clean_env({}),
-        )  # fmt: skip
-        self.output: list[str] = []
-        self.url = ""
-        found = threading.Event()
-        threading.Thread(target=self._read, args=(found,), daemon=True).start()
-        if not found.wait(START_TIMEOUT):
-            self.stop()
-            raise RuntimeError("ojin-local proxy did not start:\n" + self.log)
-
-    def _read(self, found: threading.Event) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            match = BANNER.search(line)
-            if match:
-                self.url = match["url"]
-                found.set()
-
-    @property
-    def log(self) -> str:
-        return "".join(self.output)
+        super().__init__()
+        self.launch("proxy", "--upstream", upstream, "--port", "0", *args)
 
     def drift(self) -> dict[str, Any]:
         response = httpx.get(f"{self.url}/_ojin/drift")
         assert response.status_code == 200, response.text
         return response.json()
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
 
 
 @pytest.fixture
