@@ -7,6 +7,7 @@ A wrong key or type is a `ConfigError` naming the key and where it came from.
 from __future__ import annotations
 
 import dataclasses
+import importlib.machinery
 import os
 import re
 import tomllib
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "OJIN_LOCAL_"
 DEV_KEY = "ojin-local-dev-key"
@@ -43,6 +44,31 @@ ORIGINS = {
     "each_is": "an origin like http://localhost:3000",
 }
 CREDENTIALS_IN_URL = {"credentials_in_url": True}
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+DATABASE_URL_FORMS = "empty, sqlite:///PATH or postgresql://USER[:PASSWORD]@HOST:PORT/DB"
+
+
+def database_url_problem(url: str) -> str | None:
+    """Why `url` cannot name the database, or None. A Postgres URL also needs its client, which
+    is an extra: found without importing it (psycopg costs ~150 ms)."""
+    scheme, separator, rest = url.partition("://")
+    if not url or (scheme == "sqlite" and separator and rest.startswith("/") and rest != "/"):
+        return None
+    if scheme not in POSTGRES_SCHEMES or not separator:
+        return f"must be {DATABASE_URL_FORMS}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises for a port that is not a number)
+    except ValueError:  # not its message: it may quote a password taken for a port
+        return f"must be {DATABASE_URL_FORMS}"
+    if not parts.hostname or not parts.username or parts.path.strip("/") == "":
+        return f"must be {DATABASE_URL_FORMS}"
+    if importlib.machinery.PathFinder.find_spec("psycopg") is None:
+        return "needs the Postgres client: pip install 'ojin-local[postgres]'"
+    return None
+
+
+DATABASE_URL = {**CREDENTIALS_IN_URL, "check": database_url_problem}
 
 
 @dataclass(frozen=True)
@@ -55,6 +81,12 @@ class ServerConfig:
     max_body_bytes: int = 1_048_576
     # Web apps on these origins may call the keyed /v1 routes from a browser ("*": any origin).
     cors_origins: list[str] = field(default_factory=list, metadata=ORIGINS)
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    # Empty: the SQLite file in the data dir.
+    url: str = field(default="", metadata=DATABASE_URL)
 
 
 @dataclass(frozen=True)
@@ -121,6 +153,7 @@ class ModelVariantConfig:
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
     organizations: OrganizationsConfig = field(default_factory=OrganizationsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
@@ -316,6 +349,11 @@ def _convert(hint: Any, value: Any, where: str, source: str, f: dataclasses.Fiel
     if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
         shown = "a value (not shown: it is secret)" if f.metadata.get("secret") else repr(value)
         raise ConfigError(f"{_label(where)} must be {expected}, got {shown} ({source})")
+    check = f.metadata.get("check")
+    problem = check(value) if check is not None else None
+    if problem is not None:
+        shown = mask_url(value) if f.metadata.get("credentials_in_url") else value
+        raise ConfigError(f"{_label(where)} {problem}, got {shown!r} ({source})")
     minimum = f.metadata.get("minimum")
     if minimum is not None and value < minimum:
         raise ConfigError(f"{_label(where)} must be at least {minimum}, got {value!r} ({source})")
@@ -401,7 +439,7 @@ def _masked(value: Any, key_label: Callable[[str], str]) -> Any:
             elif f.metadata.get("secret") and item:
                 out[f.name] = _mask(item)
             elif f.metadata.get("credentials_in_url"):
-                out[f.name] = _mask_url(item)
+                out[f.name] = mask_url(item)
             else:
                 out[f.name] = _masked(item, key_label)
         return out
@@ -414,11 +452,12 @@ def _mask(secret: str) -> str:
     return secret[:4] + "…" if len(secret) > 8 else "…"
 
 
-def _mask_url(url: str) -> str:
-    """A URL's password masked (redis://:PASSWORD@host/0); the rest shows where it points."""
-    parts = urlsplit(url)
-    if parts.password is None:
+def mask_url(url: str) -> str:
+    """A URL's password masked (redis://:PASSWORD@host/0); the rest shows where it points. Read
+    from the text rather than by urlsplit, which takes a password holding an unencoded `/` for
+    a port and path, and would show it."""
+    scheme, separator, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not separator or not at or ":" not in userinfo:
         return url
-    user = f"{parts.username}:" if parts.username else ":"
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}…@{host}"))
+    return f"{scheme}://{userinfo.partition(':')[0]}:…@{host}"

@@ -267,6 +267,7 @@ def test_config_example_loads_and_documents_every_key(tmp_path: Path) -> None:
     sections = [
         config.Config,
         config.ServerConfig,
+        config.DatabaseConfig,
         config.OrganizationsConfig,
         config.StorageConfig,
         config.S3Config,
