@@ -23,19 +23,28 @@ $(VENV)/.installed-test: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(BIN)/ojin-local serve
 
-# The console's browser tests drive Debian's Chromium (`playwright install` downloads a browser,
-# which fails offline): installed here as root with apt-get, otherwise asked for.
-CHROMIUM := /usr/bin/chromium
-
-$(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+# Debian packages the tests need, installed as root with apt-get, otherwise asked for:
+# $(call apt_install,PACKAGE,WHAT FOR).
+apt_install = if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y $(1) || { apt-get update && apt-get install -y $(1); }; \
 	else \
-		echo "make test needs Chromium at $(CHROMIUM) for the console's browser tests:" \
-			"install it (Debian/Ubuntu: sudo apt-get install chromium)" >&2; exit 1; \
+		echo "make test needs $(1) $(2): install it (Debian/Ubuntu: sudo apt-get install $(1))" >&2; \
+		exit 1; \
 	fi
 
-test: $(VENV)/.installed-test $(CHROMIUM)
+# The console's browser tests drive Debian's Chromium (`playwright install` downloads a browser,
+# which fails offline).
+CHROMIUM := /usr/bin/chromium
+# The database tests start a throw-away Postgres server of their own (tests/postgres_server.py).
+POSTGRES := /usr/lib/postgresql/15/bin/initdb
+
+$(CHROMIUM):
+	@$(call apt_install,chromium,for the console's browser tests)
+
+$(POSTGRES):
+	@$(call apt_install,postgresql,for the database tests (Postgres 15))
+
+test: $(VENV)/.installed-test $(CHROMIUM) $(POSTGRES)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

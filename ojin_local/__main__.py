@@ -1,3 +1,3 @@
-from ojin_local.cli import main
+from ojin_local.entry import main
 
 main()

@@ -27,9 +27,10 @@ from ojin_local.config import (
     ConfigError,
     as_masked_dict,
     load_config,
+    mask_url,
     with_public_url,
 )
-from ojin_local.db import Database, DatabaseTooNew
+from ojin_local.db import DatabaseTooNew, open_database
 from ojin_local.domain import auth
 from ojin_local.domain.gc import ORPHAN_GRACE, collect_garbage
 from ojin_local.errors import ApiError
@@ -242,6 +243,7 @@ def announce(config: Config, dev_key_active: bool) -> None:
     lines = [
         f"ojin-local {__version__} serving the Ojin API at {config.server.public_url}/v1",
         f"  data dir:  {config.server.data_dir}",
+        f"  database:  {mask_url(config.database.url) or 'SQLite, in the data dir'}",
         f"  storage:   {config.storage.backend}",
         f"  console:   {config.server.public_url}/",
         f"  docs:      {config.server.public_url}/docs",
@@ -285,7 +287,7 @@ def keys() -> None:
 def with_database(config_path: Path | None, data_dir: Path | None, fn: Callable[..., Any]) -> Any:
     config = read_config(config_path, **{"server.data_dir": str(data_dir) if data_dir else None})
     try:
-        db = Database.opened(config.data_path)
+        db = open_database(config)
     except DatabaseTooNew as exc:
         fail(str(exc), 1)
     try:
@@ -361,7 +363,7 @@ def gc(
     from ojin_local.storage import open_storage
 
     config = read_config(config_path, **{"server.data_dir": str(data_dir) if data_dir else None})
-    db = Database.opened(config.data_path)
+    db = open_database(config)
     try:
         ttl = config.storage.upload_session_ttl_seconds if ttl_seconds is None else ttl_seconds
         grace = timedelta(seconds=grace_seconds)
@@ -396,7 +398,7 @@ def worker(config_path: Path | None, data_dir: Path | None, log_level: str | Non
     )
     setup_logging(config.server.log_level)
     try:
-        db = Database.opened(config.data_path)
+        db = open_database(config)
     except DatabaseTooNew as exc:
         fail(str(exc), 1)
     try:

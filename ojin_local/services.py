@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ojin_local.config import Config
-from ojin_local.db import Database
+from ojin_local.db import Database, open_database
 from ojin_local.domain.assets import Assets, reopen_interrupted_finalizes
 from ojin_local.domain.auth import KeyRing
 from ojin_local.domain.clock import Clock
@@ -110,7 +110,7 @@ class Services:
 def open_services(config: Config) -> Services:
     """Open the data dir: migrate, load the variant catalog and, on first start, the demo seed."""
     entries = catalog_entries(config.model_variants)
-    db = Database.opened(config.data_path)
+    db = open_database(config)
     db.write_sync(sync_catalog, entries)
     variants = VariantCatalog.load()
     template = config.organizations.template

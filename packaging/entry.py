@@ -2,7 +2,7 @@
 
 import multiprocessing
 
-from ojin_local.cli import main
+from ojin_local.entry import main
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()

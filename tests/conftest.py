@@ -10,12 +10,14 @@ import os
 import re
 import shlex
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,12 @@ import pytest
 
 from tests.contract import Contract
 from tests.moto_server import MotoServer
+from tests.postgres_server import PostgresServer
 from tests.target import Target, remote_target
 
 START_TIMEOUT = 20.0
+DATABASES = ("sqlite", "postgres")
+DATABASE_URL = "OJIN_LOCAL_DATABASE_URL"
 BANNER = re.compile(r"serving the Ojin API at (?P<url>http://\S+)/v1")
 
 ALICE_KEY = "sk-test-alice"
@@ -152,6 +157,19 @@ class Server(Child):
     def restart(self) -> Server:
         self.stop()
         return self.start()
+
+    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Run SQL (`?` placeholders) on this server's database, whichever it is, as another
+        program would: committed when it returns."""
+        url = self.env.get(DATABASE_URL)
+        if url is None:
+            with closing(sqlite3.connect(self.data_dir / "ojin-local.sqlite3")) as db, db:
+                return db.execute(statement, params).fetchall()
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as db:
+            cursor = db.execute(statement.replace("?", "%s"), params)
+            return cursor.fetchall() if cursor.description else []
 
 
 def ojin_local_command() -> list[str]:
@@ -282,35 +300,93 @@ def wait_for_job(client: Api, job_id: str, timeout: float = 60.0) -> dict:
         time.sleep(0.1)
 
 
-def configured_server(root: Path, config_text: str) -> Server:
+def configured_server(root: Path, config_text: str, env: dict[str, str] | None = None) -> Server:
     config = root / "config.toml"
     config.write_text(config_text)
-    return Server(root / "data", ["--config", str(config)]).start()
+    return Server(root / "data", ["--config", str(config)], env).start()
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The shared server, configured with several organizations' keys (so no dev key)."""
-    running = configured_server(tmp_path_factory.mktemp("shared-server"), TEST_CONFIG)
+def postgres() -> Iterator[PostgresServer]:
+    """One throw-away Postgres server for the session; each test server a database on it."""
+    try:
+        running = PostgresServer().start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield running
+    running.stop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `every_database` run once per database backend, with a server of each."""
+    if "database" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "every_database"
+    ):
+        metafunc.parametrize("database", DATABASES, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def database(request: pytest.FixtureRequest) -> str:
+    """The database backend of this test's servers: SQLite unless marked `every_database`."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def database_env(request: pytest.FixtureRequest) -> Any:
+    """The environment that gives a new server a fresh, empty database of a backend."""
+
+    def env(backend: str) -> dict[str, str]:
+        if backend == "sqlite":
+            return {}  # the data dir's own file
+        postgres: PostgresServer = request.getfixturevalue("postgres")
+        return {DATABASE_URL: postgres.create_database()}
+
+    return env
+
+
+def shared_server(factory: pytest.TempPathFactory, env: dict[str, str], config: str) -> Server:
+    return configured_server(factory.mktemp("shared-server"), config, env)
+
+
+@pytest.fixture(scope="session")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = shared_server(tmp_path_factory, {}, TEST_CONFIG)
     yield running
     running.stop()
 
 
 @pytest.fixture(scope="session")
-def target(request: pytest.FixtureRequest) -> Target:
-    """The portable suites' target (see target.py): the shared server unless the environment
-    names another, with alice's and bob's keys and a key created and then revoked on it."""
+def postgres_server(tmp_path_factory: pytest.TempPathFactory, database_env) -> Iterator[Server]:
+    running = shared_server(tmp_path_factory, database_env("postgres"), TEST_CONFIG)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def server(request: pytest.FixtureRequest, database: str) -> Server:
+    """The shared server, configured with several organizations' keys (so no dev key), on the
+    test's database backend (one server of each, kept for the session)."""
+    return request.getfixturevalue(f"{database}_server")
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest, database: str) -> Target:
+    """The portable suites' target (see target.py): the shared server (of `database`) unless
+    the environment names another, with alice's and bob's keys and a key created and then
+    revoked on it."""
     remote = remote_target()
     if remote is not None:
         return remote
     local: Server = request.getfixturevalue("server")
     data_dir = str(local.data_dir)
     created = run_cli(
-        "keys", "create", "--org", "org_alice", "--user", "u_gone", "--data-dir", data_dir
-    )
+        "keys", "create", "--org", "org_alice", "--user", "u_gone", "--data-dir", data_dir,
+        env=local.env,
+    )  # fmt: skip
     assert created.returncode == 0, created.stderr
     key_id = created.stderr.split()[2]
-    assert run_cli("keys", "revoke", key_id, "--data-dir", data_dir).returncode == 0
+    revoked = run_cli("keys", "revoke", key_id, "--data-dir", data_dir, env=local.env)
+    assert revoked.returncode == 0
     return Target(local.url + "/v1", ALICE_KEY, BOB_KEY, created.stdout.strip(), local)
 
 
@@ -360,22 +436,44 @@ create_bucket = true
 
 
 @pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory, moto: MotoServer) -> Iterator[Server]:
-    """Like `server`, with its objects in a bucket of the moto server."""
+def sqlite_s3_server(
+    tmp_path_factory: pytest.TempPathFactory, moto: MotoServer
+) -> Iterator[Server]:
     config = TEST_CONFIG + s3_storage_config(moto, "ojin-shared-s3")
-    running = configured_server(tmp_path_factory.mktemp("s3-server"), config)
+    running = shared_server(tmp_path_factory, {}, config)
     yield running
     running.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres_s3_server(
+    tmp_path_factory: pytest.TempPathFactory, moto: MotoServer, database_env
+) -> Iterator[Server]:
+    config = TEST_CONFIG + s3_storage_config(moto, "ojin-shared-s3-postgres")
+    running = shared_server(tmp_path_factory, database_env("postgres"), config)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(request: pytest.FixtureRequest, database: str) -> Server:
+    """Like `server`, with its objects in a bucket of the moto server."""
+    return request.getfixturevalue(f"{database}_s3_server")
+
+
 @pytest.fixture
-def make_server(tmp_path: Path) -> Iterator[Any]:
-    """Start extra servers with their own data dir (and options) for a test; stopped afterwards."""
+def make_server(tmp_path: Path, database: str, database_env) -> Iterator[Any]:
+    """Start extra servers with their own data dir (and options) for a test, each on a fresh
+    database of the test's backend (or of `database`); stopped afterwards."""
     started: list[Server] = []
 
     def start(
-        *args: str, data_dir: Path | None = None, env: dict[str, str] | None = None
+        *args: str,
+        data_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        database: str = database,
     ) -> Server:
+        env = {**database_env(database), **(env or {})}
         running = Server(data_dir or tmp_path / f"data-{len(started)}", list(args), env).start()
         started.append(running)
         return running

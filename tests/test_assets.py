@@ -16,6 +16,8 @@ import pytest
 from tests.conftest import Api, Server
 from tests.storage_helpers import MIB, multipart_etag
 
+pytestmark = pytest.mark.every_database
+
 SEEDED_PORTRAITS = {
     "portrait-receptionist.png",
     "portrait-presenter.png",

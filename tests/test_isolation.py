@@ -40,7 +40,7 @@ from tests.conftest import ADMIN_KEY, Api, wait_until
 from tests.contract import Contract
 from tests.target import Target
 
-pytestmark = pytest.mark.isolation
+pytestmark = [pytest.mark.isolation, pytest.mark.every_database]
 
 CASES = ("no_key", "unknown_key", "revoked_key", "other_org", "template")
 CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "RESOURCE_NOT_FOUND"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import signal
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
@@ -34,6 +33,8 @@ from tests.conftest import (
     wait_until,
 )
 from tests.moto_server import MotoServer
+
+pytestmark = pytest.mark.every_database
 
 DEV_KEY = "ojin-local-dev-key"
 
@@ -215,10 +216,9 @@ def dead_pid() -> int:
 
 
 def job_row(server: Server, job_id: str, **changes: object) -> None:
-    """Leave the job table as a crash would have left it (the real SQLite file)."""
-    with sqlite3.connect(server.data_dir / "ojin-local.sqlite3") as db:
-        for column, value in changes.items():
-            db.execute(f"UPDATE job SET {column} = ? WHERE job_id = ?", (value, job_id))
+    """Leave the job table as a crash would have left it (the real database)."""
+    for column, value in changes.items():
+        server.sql(f"UPDATE job SET {column} = ? WHERE job_id = ?", value, job_id)
 
 
 def test_a_queued_job_survives_a_restart_and_runs(make_server, api) -> None:
@@ -271,7 +271,7 @@ def test_a_separate_worker_runs_the_jobs_of_a_no_jobs_server(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=clean_env({"OJIN_LOCAL_JOBS_WORKER_TYPE": worker_type}),
+        env=clean_env(server.env),
     )
     try:
         assert wait_for_job(client, job_id)["status"] == "succeeded"
@@ -287,14 +287,15 @@ def test_gc_removes_objects_no_record_owns(make_server, api) -> None:
     client = api(server, DEV_KEY)
     kept = client.upload(b"kept", "kept.bin", "weight")
     lost = client.upload(b"lost", "lost.bin", "weight")
-    with sqlite3.connect(server.data_dir / "ojin-local.sqlite3") as db:
-        db.execute("DELETE FROM asset WHERE asset_id = ?", (lost["asset_id"],))
+    server.sql("DELETE FROM asset WHERE asset_id = ?", lost["asset_id"])
     objects = server.data_dir / "storage" / "objects" / "assets"
     assert (objects / lost["asset_id"]).exists()
 
-    young = run_cli("gc", "--data-dir", str(server.data_dir))
+    young = run_cli("gc", "--data-dir", str(server.data_dir), env=server.env)
     assert "removed 0 orphaned object(s)" in young.stdout, young.stderr
-    collected = run_cli("gc", "--grace-seconds", "0", "--data-dir", str(server.data_dir))
+    collected = run_cli(
+        "gc", "--grace-seconds", "0", "--data-dir", str(server.data_dir), env=server.env
+    )
     assert "removed 1 orphaned object(s)" in collected.stdout, collected.stderr
     assert not (objects / lost["asset_id"]).exists()
     assert (objects / kept["asset_id"]).exists()

@@ -8,6 +8,8 @@ import pytest
 
 from tests.conftest import Api
 
+pytestmark = pytest.mark.every_database
+
 TEMPLATE_RECEPTIONIST = "6f1c2b8e-2d4a-4a8e-9a51-0c7d1f3e2a10"
 
 

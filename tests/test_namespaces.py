@@ -20,6 +20,8 @@ import pytest
 from ojin_local.config import DEV_KEY
 from tests.conftest import ADMIN_KEY, ALICE_KEY, TEST_CONFIG, Api, generate, wait_for_job
 
+pytestmark = pytest.mark.every_database
+
 
 @dataclass
 class Namespace:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from ojin_local.domain.portraits import portrait_png
 from tests.conftest import GENERATE, TEST_CONFIG
+
+pytestmark = pytest.mark.every_database
 
 DEV_KEY = "ojin-local-dev-key"
 

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.secrets
 CONFIGURED_KEY = f"sk-configured-{uuid.uuid4().hex}"
 S3_SECRET = f"s3-secret-{uuid.uuid4().hex}"
 REDIS_PASSWORD = f"redis-pw-{uuid.uuid4().hex}"
+DATABASE_PASSWORD = f"db-pw-{uuid.uuid4().hex}"
 
 
 def config_file(tmp_path: Path, extra: str = "") -> Path:
@@ -112,21 +113,83 @@ def test_no_secret_in_logs_s3(make_server, api, tmp_path: Path, moto: MotoServer
     assert_nowhere({"the log": server.log, "health": health}, [CONFIGURED_KEY, S3_SECRET, *carried])
 
 
+def test_no_database_password_in_logs_health_or_journal(make_server, api, postgres) -> None:
+    url = postgres.create_database().replace("ojin@", f"ojin:{DATABASE_PASSWORD}@")
+    env = {"OJIN_LOCAL_DATABASE_URL": url}
+    server = make_server("--log-level", "debug", database="postgres", env=env)
+    client = api(server, "ojin-local-dev-key")
+    client.create_config()
+    health = client.get("/_ojin/health").json()
+    journal = client.get("/_ojin/requests", params={"limit": 1000}).text
+    server.stop()
+    assert health["database"]["url"].startswith("postgresql://ojin:…@127.0.0.1:")
+    assert "  database:  postgresql://ojin:…@127.0.0.1:" in server.log
+    assert_nowhere(
+        {"the log": server.log, "health": str(health), "the journal": journal}, [DATABASE_PASSWORD]
+    )
+
+
 def test_config_show_masks_every_secret(tmp_path: Path) -> None:
     extra = (
         f'[storage.s3]\nsecret_access_key = "{S3_SECRET}"\n'
         f'[jobs]\nredis_url = "redis://:{REDIS_PASSWORD}@cache.internal:6379/0"\n'
+        f'[database]\nurl = "postgresql://ojin:{DATABASE_PASSWORD}@db.internal:5432/ojin"\n'
     )
     shown = run_cli("config", "show", "--config", str(config_file(tmp_path, extra)))
     assert shown.returncode == 0, shown.stderr
-    for secret in (CONFIGURED_KEY, S3_SECRET, REDIS_PASSWORD):
+    for secret in (CONFIGURED_KEY, S3_SECRET, REDIS_PASSWORD, DATABASE_PASSWORD):
         assert secret not in shown.stdout
+    assert 'url = "postgresql://ojin:…@db.internal:5432/ojin"' in shown.stdout
     digest = hashlib.sha256(CONFIGURED_KEY.encode()).hexdigest()
     assert f'key = "sha256:{digest[:12]}…"' in shown.stdout
     assert 'redis_url = "redis://:…@cache.internal:6379/0"' in shown.stdout
     env = {"OJIN_LOCAL_JOBS_REDIS_URL": f"redis://u:{REDIS_PASSWORD}@h/1"}
     from_env = run_cli("config", "show", env=env)
     assert REDIS_PASSWORD not in from_env.stdout and "redis://u:…@h/1" in from_env.stdout
+    env = {"OJIN_LOCAL_DATABASE_URL": f"postgresql://u:{DATABASE_PASSWORD}@h:5432/d"}
+    from_env = run_cli("config", "show", env=env)
+    assert DATABASE_PASSWORD not in from_env.stdout
+    assert "postgresql://u:…@h:5432/d" in from_env.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("mysql://u:{pw}@h/db", "must be empty, sqlite:///PATH or postgresql://"),
+        ("postgresql://u:{pw}@h/", "must be empty, sqlite:///PATH or postgresql://"),
+        ("postgresql://u:{pw}/x@h/db", "must be empty, sqlite:///PATH or postgresql://"),
+        ("sqlite://relative.db", "must be empty, sqlite:///PATH or postgresql://"),
+    ],
+)
+def test_a_bad_database_url_is_a_config_error_without_its_password(url: str, problem: str) -> None:
+    env = {"OJIN_LOCAL_DATABASE_URL": url.format(pw=DATABASE_PASSWORD)}
+    result = run_cli("config", "show", env=env)
+    assert result.returncode == 2
+    assert f"[database] url {problem}" in result.stderr
+    assert "(environment variable OJIN_LOCAL_DATABASE_URL)" in result.stderr
+    assert DATABASE_PASSWORD not in result.stderr
+
+
+def test_a_postgres_url_without_the_client_names_the_extra(monkeypatch) -> None:
+    """As where the postgres extra is not installed: the import system finds no psycopg."""
+    import importlib.machinery
+
+    from ojin_local.config import ConfigError, load_config
+
+    find_spec = importlib.machinery.PathFinder.find_spec
+    monkeypatch.setattr(
+        importlib.machinery.PathFinder,
+        "find_spec",
+        lambda name, *args: None if name == "psycopg" else find_spec(name, *args),
+    )
+    env = {"OJIN_LOCAL_DATABASE_URL": f"postgresql://u:{DATABASE_PASSWORD}@h:5432/d"}
+    with pytest.raises(ConfigError) as refused:
+        load_config(env=env)
+    message = str(refused.value)
+    assert message.startswith(
+        "[database] url needs the Postgres client: pip install 'ojin-local[postgres]'"
+    )
+    assert "OJIN_LOCAL_DATABASE_URL" in message and DATABASE_PASSWORD not in message
 
 
 def test_a_config_error_never_echoes_a_secret(tmp_path: Path) -> None:

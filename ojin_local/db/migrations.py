@@ -1,15 +1,56 @@
-"""Versioned schema migrations, tracked in SQLite's `PRAGMA user_version`.
+"""Versioned schema migrations: one history for SQLite and Postgres.
 
 Each migration is a list of SQL statements, applied once, in order, inside one transaction.
 Migrations are written as SQL rather than derived from the models so that an old migration
 keeps meaning what it meant when it shipped. Append, never edit.
+
+Both dialects read the same statements, so both have one schema: same tables, columns, keys and
+constraints. Where their SQL differs, a statement names the type by a `$NAME` of `TYPES` (on
+SQLite each stands for the very text the migration shipped with), and a `Dialects` entry gives
+each its own statements (triggers, functions). SQLite keeps the version in `PRAGMA
+user_version`; Postgres, which has no such slot, in the one-row table `schema_version`, and
+migrates under an advisory lock, so that processes starting together migrate once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from string import Template
+
 import peewee as pw
 
-MIGRATIONS: list[list[str]] = [
+SQLITE, POSTGRES = "sqlite", "postgres"
+
+TYPES = {
+    SQLITE: {
+        "BOOLEAN": "INTEGER",
+        "FALSE": "0",
+        "BIGINT": "INTEGER",  # SQLite's integers are 64-bit
+        "DOUBLE": "REAL",  # and its reals are doubles
+        "JSON_IN_TEXT": "TEXT",  # the job's JSON columns were declared TEXT
+        "WITHOUT_ROWID": " WITHOUT ROWID",
+    },
+    POSTGRES: {
+        "BOOLEAN": "BOOLEAN",
+        "FALSE": "false",
+        "BIGINT": "BIGINT",
+        "DOUBLE": "DOUBLE PRECISION",
+        "JSON_IN_TEXT": "JSON",  # TEXT would read back as a string, not the document
+        "WITHOUT_ROWID": "",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Dialects:
+    """Statements that differ between the dialects beyond a type's name."""
+
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+
+MIGRATIONS: list[list[str | Dialects]] = [
     [
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         """CREATE TABLE api_key (
@@ -18,7 +59,7 @@ MIGRATIONS: list[list[str]] = [
             prefix TEXT NOT NULL,
             organization_id TEXT NOT NULL,
             user_id TEXT NOT NULL,
-            admin INTEGER NOT NULL DEFAULT 0,
+            admin $BOOLEAN NOT NULL DEFAULT $FALSE,
             created_at TEXT NOT NULL,
             revoked_at TEXT
         )""",
@@ -55,22 +96,47 @@ MIGRATIONS: list[list[str]] = [
             model_variant_id TEXT NOT NULL,
             count INTEGER NOT NULL,
             PRIMARY KEY (organization_id, model_variant_id)
-        ) WITHOUT ROWID""",
-        """CREATE TRIGGER model_config_counted AFTER INSERT ON model_config BEGIN
+        )$WITHOUT_ROWID""",
+        Dialects(
+            (
+                """CREATE TRIGGER model_config_counted AFTER INSERT ON model_config BEGIN
             INSERT INTO model_config_count VALUES (NEW.organization_id, NEW.model_variant_id, 1)
             ON CONFLICT DO UPDATE SET count = count + 1;
-        END""",
-        """CREATE TRIGGER model_config_uncounted AFTER DELETE ON model_config BEGIN
+            END""",
+                """CREATE TRIGGER model_config_uncounted AFTER DELETE ON model_config BEGIN
             UPDATE model_config_count SET count = count - 1
             WHERE organization_id = OLD.organization_id AND model_variant_id = OLD.model_variant_id;
-        END""",
-        """CREATE TRIGGER model_config_recounted
+            END""",
+                """CREATE TRIGGER model_config_recounted
             AFTER UPDATE OF organization_id, model_variant_id ON model_config BEGIN
             UPDATE model_config_count SET count = count - 1
             WHERE organization_id = OLD.organization_id AND model_variant_id = OLD.model_variant_id;
             INSERT INTO model_config_count VALUES (NEW.organization_id, NEW.model_variant_id, 1)
             ON CONFLICT DO UPDATE SET count = count + 1;
-        END""",
+            END""",
+            ),
+            (
+                """CREATE FUNCTION model_config_count_change() RETURNS trigger
+                LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+                        UPDATE model_config_count SET count = count - 1
+                        WHERE organization_id = OLD.organization_id
+                            AND model_variant_id = OLD.model_variant_id;
+                    END IF;
+                    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                        INSERT INTO model_config_count
+                        VALUES (NEW.organization_id, NEW.model_variant_id, 1)
+                        ON CONFLICT (organization_id, model_variant_id)
+                        DO UPDATE SET count = model_config_count.count + 1;
+                    END IF;
+                    RETURN NULL;
+                END $$""",
+                """CREATE TRIGGER model_config_counted AFTER INSERT OR DELETE
+                OR UPDATE OF organization_id, model_variant_id ON model_config
+                FOR EACH ROW EXECUTE FUNCTION model_config_count_change()""",
+            ),
+        ),
         """CREATE TABLE model_config_reference (
             model_config_id TEXT NOT NULL
                 REFERENCES model_config (model_config_id) ON DELETE CASCADE,
@@ -91,7 +157,7 @@ MIGRATIONS: list[list[str]] = [
             name TEXT NOT NULL,
             category TEXT NOT NULL,
             content_type TEXT NOT NULL,
-            size_bytes INTEGER,
+            size_bytes $BIGINT,
             status TEXT NOT NULL DEFAULT 'open',
             created_at TEXT NOT NULL
         )""",
@@ -104,13 +170,21 @@ MIGRATIONS: list[list[str]] = [
             name_folded TEXT NOT NULL,
             category TEXT NOT NULL,
             content_type TEXT NOT NULL,
-            size_bytes INTEGER NOT NULL,
+            size_bytes $BIGINT NOT NULL,
             etag TEXT NOT NULL,
             storage_key TEXT NOT NULL,
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
         )""",
         "CREATE INDEX asset_listing ON asset (organization_id, created_at, asset_id)",
+        # The listing's name filter: a substring's position, instr() as SQLite names it.
+        Dialects(
+            (),
+            (
+                "CREATE FUNCTION instr(haystack TEXT, needle TEXT) RETURNS INTEGER"
+                " LANGUAGE sql IMMUTABLE STRICT AS 'SELECT strpos(haystack, needle)'",
+            ),
+        ),
     ],
     [
         # A background job; the queue (Huey) only carries job ids, this table is the truth.
@@ -121,9 +195,9 @@ MIGRATIONS: list[list[str]] = [
             created_by TEXT NOT NULL,
             type TEXT NOT NULL,
             status TEXT NOT NULL,
-            parameters TEXT NOT NULL,
-            result TEXT,
-            error TEXT,
+            parameters $JSON_IN_TEXT NOT NULL,
+            result $JSON_IN_TEXT,
+            error $JSON_IN_TEXT,
             attempts INTEGER NOT NULL DEFAULT 0,
             worker TEXT,
             created_at TEXT NOT NULL,
@@ -139,7 +213,7 @@ MIGRATIONS: list[list[str]] = [
             name TEXT,
             organization_id TEXT NOT NULL UNIQUE,
             other_organization_id TEXT NOT NULL UNIQUE,
-            clock_offset_seconds REAL NOT NULL DEFAULT 0,
+            clock_offset_seconds $DOUBLE NOT NULL DEFAULT 0,
             created_at TEXT NOT NULL
         )""",
         "ALTER TABLE api_key ADD COLUMN namespace_id TEXT",
@@ -148,27 +222,56 @@ MIGRATIONS: list[list[str]] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+_MIGRATION_LOCK = 0x6F6A696E  # Postgres advisory lock key ("ojin"): one migrating process
 
 
 class DatabaseTooNew(Exception):
-    """The data dir was written by a newer ojin-local; running on it could corrupt it."""
+    """The database was written by a newer ojin-local; running on it could corrupt it."""
 
 
-def schema_version(db: pw.SqliteDatabase) -> int:
-    return db.execute_sql("PRAGMA user_version").fetchone()[0]
+def statements(version: int, dialect: str) -> Iterator[str]:
+    """The statements of migration `version` (0-based) in `dialect`."""
+    for entry in MIGRATIONS[version]:
+        if isinstance(entry, Dialects):
+            yield from getattr(entry, dialect)
+        else:
+            yield Template(entry).substitute(TYPES[dialect])
 
 
-def migrate(db: pw.SqliteDatabase, path: str) -> int:
-    """Bring the schema up to date; returns the number of migrations applied."""
+def dialect_of(db: pw.Database) -> str:
+    return POSTGRES if isinstance(db, pw.PostgresqlDatabase) else SQLITE
+
+
+def schema_version(db: pw.Database) -> int:
+    if dialect_of(db) == SQLITE:
+        return db.execute_sql("PRAGMA user_version").fetchone()[0]
+    row = db.execute_sql(
+        "SELECT version FROM schema_version"
+        " WHERE to_regclass('schema_version') IS NOT NULL"  # never migrated: no table
+    ).fetchone()
+    return row[0] if row else 0
+
+
+def migrate(db: pw.Database, where: str) -> int:
+    """Bring the schema up to date; returns the number of migrations applied. `where` names
+    the database for the message of a `DatabaseTooNew`."""
+    dialect = dialect_of(db)
     with db.atomic():
+        if dialect == POSTGRES:
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            db.execute_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         current = schema_version(db)
         if current > SCHEMA_VERSION:
             raise DatabaseTooNew(
-                f"the database {path} has schema version {current}, but this ojin-local "
-                f"understands up to {SCHEMA_VERSION}: upgrade ojin-local or use another --data-dir"
+                f"the database {where} has schema version {current}, but this ojin-local "
+                f"understands up to {SCHEMA_VERSION}: upgrade ojin-local or use another database"
             )
         for version in range(current, SCHEMA_VERSION):
-            for statement in MIGRATIONS[version]:
+            for statement in statements(version, dialect):
                 db.execute_sql(statement)
-        db.execute_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if dialect == SQLITE:
+            db.execute_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif current < SCHEMA_VERSION:
+            db.execute_sql("DELETE FROM schema_version")
+            db.execute_sql("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
     return SCHEMA_VERSION - current

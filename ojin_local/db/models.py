@@ -1,9 +1,13 @@
-"""Peewee models mirroring the tables that `migrations.py` creates.
+"""Peewee models mirroring the tables that `migrations.py` creates, and `execute` for the fixed
+SQL of hot paths.
 
 The migrations own the schema; these classes only name it for queries.
 """
 
 from __future__ import annotations
+
+import functools
+from typing import Any
 
 import peewee as pw
 
@@ -137,3 +141,16 @@ ALL_MODELS: list[type[BaseModel]] = [
     Asset,
     Job,
 ]
+
+
+def execute(sql: str, *params: Any) -> Any:
+    """Run fixed SQL on the database the models are bound to; returns the cursor. Written once,
+    with `?` for each parameter and no other `?` in it: Postgres's driver takes `%s` (and reads
+    any `%` as the start of one), so the text is rewritten for it, once per statement."""
+    database = Meta._meta.database
+    return database.execute_sql(_in_dialect(sql, database.param), params)
+
+
+@functools.cache
+def _in_dialect(sql: str, param: str) -> str:
+    return sql if param == "?" else sql.replace("%", "%%").replace("?", param)

@@ -124,9 +124,19 @@ class Assets:
         ]
         if mismatched:
             raise ValidationError("The finalize request does not match the upload.", mismatched)
-        UploadSession.update(status="completing").where(
-            UploadSession.asset_id == session["asset_id"]
-        ).execute()
+        # Conditional, so exactly one finalize holds the session whatever the isolation.
+        claimed = (
+            UploadSession.update(status="completing")
+            .where(
+                (UploadSession.asset_id == session["asset_id"]) & (UploadSession.status == "open")
+            )
+            .execute()
+        )
+        if not claimed:
+            raise Conflict(
+                f"Upload {data['upload_id']} is being finalized by another request.",
+                {"asset_id": data["asset_id"]},
+            )
         return session
 
     def _release(self, asset_id: str) -> None:

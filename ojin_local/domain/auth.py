@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ojin_local.config import DEV_KEY, DEV_ORGANIZATION, DEV_USER, ApiKeyConfig
-from ojin_local.db.models import ApiKey
+from ojin_local.db.models import ApiKey, execute
 from ojin_local.domain.clock import now_iso
 from ojin_local.errors import NotFound
 
@@ -70,7 +70,7 @@ class KeyRing:
             return principal
         if secrets.compare_digest(key.encode(), DEV_KEY.encode()):
             return DEV_PRINCIPAL if self.dev_key_active() else None
-        row = _execute(_ACTIVE_KEY_BY_HASH, digest).fetchone()
+        row = execute(_ACTIVE_KEY_BY_HASH, digest).fetchone()
         return Principal(row[0], row[1], bool(row[2]), row[3]) if row else None
 
     def dev_key_active(self) -> bool:
@@ -80,13 +80,9 @@ class KeyRing:
             return False
         now = time.monotonic()
         if now >= self._dev_key_checked_until:
-            self._dev_key_active = _execute(_ANY_ACTIVE_KEY).fetchone() is None
+            self._dev_key_active = execute(_ANY_ACTIVE_KEY).fetchone() is None
             self._dev_key_checked_until = now + DEV_KEY_RECHECK_SECONDS
         return self._dev_key_active
-
-
-def _execute(sql: str, *params: Any) -> Any:
-    return ApiKey._meta.database.execute_sql(sql, params)
 
 
 def create_key(

@@ -101,16 +101,24 @@ class Clock:
     def organizations_of(self, namespace_id: str) -> tuple[str, ...]:
         return tuple(org for org, ns in self._namespace_of.items() if ns == namespace_id)
 
-    # Changes: run on the database's writer thread, inside its transaction.
+    # Changes: run on the database's writer thread, inside its transaction. An advance adds to
+    # the stored offset, not to this process's copy of it, so that a transaction run again
+    # (Postgres retries) counts once and another process's advance is not lost.
 
     def advance_server(self, seconds: float) -> Reading:
-        return self._set_server(self._server + seconds)
+        stored = Meta.select(Meta.value).where(Meta.key == SERVER_OFFSET_KEY).scalar()
+        return self._set_server(float(stored or 0.0) + seconds)
 
     def reset_server(self) -> Reading:
         return self._set_server(0.0)
 
     def advance_namespace(self, namespace_id: str, seconds: float) -> Reading:
-        return self._set_namespace(namespace_id, self._namespaces[namespace_id] + seconds)
+        stored = (
+            Namespace.select(Namespace.clock_offset_seconds)
+            .where(Namespace.namespace_id == namespace_id)
+            .scalar()
+        )
+        return self._set_namespace(namespace_id, stored + seconds)
 
     def reset_namespace(self, namespace_id: str) -> Reading:
         return self._set_namespace(namespace_id, 0.0)
@@ -135,7 +143,9 @@ class Clock:
             self._namespaces = dict.fromkeys(self._namespaces, 0.0)
 
     def _set_server(self, offset: float) -> Reading:
-        Meta.insert(key=SERVER_OFFSET_KEY, value=repr(offset)).on_conflict_replace().execute()
+        Meta.insert(key=SERVER_OFFSET_KEY, value=repr(offset)).on_conflict(
+            conflict_target=[Meta.key], update={Meta.value: repr(offset)}
+        ).execute()
         with self._lock:
             self._server = offset
         return self.server()

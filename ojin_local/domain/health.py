@@ -36,8 +36,8 @@ def _database(db: Database) -> dict[str, Any]:
     try:
         version = db.schema_version
     except pw.DatabaseError as exc:
-        return {"status": "error", "path": str(db.path), "detail": str(exc)}
-    return {"status": "ok", "path": str(db.path), "schema_version": version}
+        return {"status": "error", "backend": db.dialect, **db.where, "detail": str(exc)}
+    return {"status": "ok", "backend": db.dialect, **db.where, "schema_version": version}
 
 
 def _storage(storage: Storage) -> dict[str, Any]:

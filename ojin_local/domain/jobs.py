@@ -230,13 +230,14 @@ def recover(db: Database, queue: Queue, me: WorkerId, max_attempts: int) -> int:
 
 
 def _claim(job_id: str, worker: str) -> dict[str, Any] | None:
+    """Conditional, so one consumer (of any process) runs a job however often it is delivered."""
     row = Job.select().where(Job.job_id == job_id).dicts().first()
     if row is None or row["status"] != "queued":
         return None
     changes = {"status": "running", "attempts": row["attempts"] + 1, "worker": worker}
     changes["started_at"] = now_iso()
-    Job.update(changes).where(Job.job_id == job_id).execute()
-    return {**row, **changes}
+    claimed = Job.update(changes).where((Job.job_id == job_id) & (Job.status == "queued")).execute()
+    return {**row, **changes} if claimed else None
 
 
 def _finish(

@@ -18,7 +18,7 @@ from typing import Any
 
 from ojin_local import spec
 from ojin_local.db import Database
-from ojin_local.db.models import ApiKey, Namespace
+from ojin_local.db.models import ApiKey, Namespace, execute
 from ojin_local.domain.auth import create_key
 from ojin_local.domain.clock import Clock, now_iso
 from ojin_local.domain.faults import FaultRules
@@ -125,12 +125,8 @@ _OPEN_UPLOADS = (
 _OBJECTS = f"SELECT storage_key FROM asset WHERE {_IN}"
 
 
-def _execute(sql: str, *params: Any) -> Any:
-    return Namespace._meta.database.execute_sql(sql, params)
-
-
 def _organizations(namespace_id: str) -> tuple[str, str]:
-    row = _execute(_ORGANIZATIONS, namespace_id).fetchone()
+    row = execute(_ORGANIZATIONS, namespace_id).fetchone()
     if row is None:
         raise NotFound(f"Namespace {namespace_id} was not found.", {"namespace_id": namespace_id})
     return row[0], row[1]
@@ -138,10 +134,10 @@ def _organizations(namespace_id: str) -> tuple[str, str]:
 
 def _empty(namespace_id: str) -> Leftovers:
     organizations = _organizations(namespace_id)
-    uploads = [(key, upload) for key, upload in _execute(_OPEN_UPLOADS, *organizations)]
-    objects = [key for (key,) in _execute(_OBJECTS, *organizations)]
+    uploads = [(key, upload) for key, upload in execute(_OPEN_UPLOADS, *organizations)]
+    objects = [key for (key,) in execute(_OBJECTS, *organizations)]
     for statement in _EMPTY:
-        _execute(statement, *organizations)
+        execute(statement, *organizations)
     return Leftovers(objects, uploads)
 
 

@@ -64,6 +64,9 @@ def _loaded(marker: str) -> bool:
 
 
 def _record_assets(stored: list[tuple[dict[str, Any], StoredObject]], organization: str) -> None:
+    """Checked again in the transaction: another process on the database may have loaded it."""
+    if _loaded(ASSETS_MARKER):
+        return
     for entry, obj in stored:
         record_asset(entry["asset_id"], organization, SEED_AUTHOR, entry["name"], "image", obj)
     Meta.insert(key=ASSETS_MARKER, value=now_iso()).execute()
@@ -72,6 +75,8 @@ def _record_assets(stored: list[tuple[dict[str, Any], StoredObject]], organizati
 def _record_configs(
     configs: list[dict[str, Any]], catalog: VariantCatalog, organization: str
 ) -> None:
+    if _loaded(CONFIGS_MARKER):
+        return
     now = now_iso()
     for entry in configs:
         variant = catalog.get(entry["model_variant_id"], authenticated=True)

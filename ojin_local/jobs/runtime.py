@@ -13,7 +13,7 @@ import os
 import threading
 
 from ojin_local.config import Config
-from ojin_local.db import Database
+from ojin_local.db import Database, open_database
 from ojin_local.domain.clock import Clock
 from ojin_local.domain.gc import collect_garbage
 from ojin_local.domain.idle_video import IDLE_VIDEO, generate_idle_video
@@ -61,7 +61,7 @@ class JobRuntime:
         with self._lock:
             if self._pid != os.getpid():
                 self._pid = os.getpid()
-                self._db = Database.opened(self.config.data_path)
+                self._db = open_database(self.config)
                 self._storage = open_storage(self.config)
                 self._runner = self._make_runner()
             return self._runner
