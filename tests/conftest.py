@@ -158,16 +158,23 @@ class Server(Child):
         self.stop()
         return self.start()
 
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite file of this server's records, or None when they are in Postgres."""
+        url = self.env.get(DATABASE_URL, "")
+        if url.startswith("postgresql://"):
+            return None
+        return Path(url.removeprefix("sqlite:///")) if url else self.data_dir / "ojin-local.sqlite3"
+
     def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
         """Run SQL (`?` placeholders) on this server's database, whichever it is, as another
         program would: committed when it returns."""
-        url = self.env.get(DATABASE_URL)
-        if url is None:
-            with closing(sqlite3.connect(self.data_dir / "ojin-local.sqlite3")) as db, db:
+        if self.sqlite_file is not None:
+            with closing(sqlite3.connect(self.sqlite_file)) as db, db:
                 return db.execute(statement, params).fetchall()
         import psycopg
 
-        with psycopg.connect(url, autocommit=True) as db:
+        with psycopg.connect(self.env[DATABASE_URL], autocommit=True) as db:
             cursor = db.execute(statement.replace("?", "%s"), params)
             return cursor.fetchall() if cursor.description else []
 

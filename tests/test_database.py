@@ -11,11 +11,6 @@ from tests.database_contract import DEV_KEY, DatabaseContract
 from tests.test_state import everything, populate
 
 
-def sqlite_file(server: Server) -> Path:
-    url = server.env.get(DATABASE_URL)
-    return Path(url.removeprefix("sqlite:///")) if url else server.data_dir / "ojin-local.sqlite3"
-
-
 class TestSqlite(DatabaseContract):
     backend = "sqlite"
 
@@ -26,7 +21,7 @@ class TestSqlite(DatabaseContract):
         return server.sql("PRAGMA user_version")[0][0]
 
     def same_database(self, server: Server) -> dict[str, str]:
-        return {DATABASE_URL: f"sqlite:///{sqlite_file(server)}"}
+        return {DATABASE_URL: f"sqlite:///{server.sqlite_file}"}
 
     def test_the_database_is_in_wal_mode_and_intact(self, start) -> None:
         server = start()

@@ -42,9 +42,9 @@ T = TypeVar("T")
 
 WRITERS = 4
 # Writes to one organization's configurations all touch one count row (and one index page), so
-# under load they abort one another: eight writers (two processes) on one organization ran out of
-# twelve attempts about once in a thousand writes. Random backoff, growing to BACKOFF_CAP, spreads
-# them out, as Ethernet does; 30 attempts wait at most ~1.3 s in all.
+# under load they abort one another: eight writers (two processes, 32 clients, one organization,
+# the machine busy) ran out of twelve attempts on 1 write in 600. Random backoff, growing to
+# BACKOFF_CAP, spreads them out as Ethernet does; 30 attempts wait at most ~1.3 s in all.
 MAX_ATTEMPTS = 30
 BACKOFF_CAP = 0.05
 # What Postgres's manual (13.5, Serialization Failure Handling) advises to retry. A unique
