@@ -30,7 +30,7 @@ from ojin_local.config import (
     mask_url,
     with_public_url,
 )
-from ojin_local.db import DatabaseTooNew, open_database
+from ojin_local.db import DatabaseUnusable, open_database
 from ojin_local.domain import auth
 from ojin_local.domain.gc import ORPHAN_GRACE, collect_garbage
 from ojin_local.errors import ApiError
@@ -232,7 +232,7 @@ def open_or_exit(config: Config) -> Services:
 
     try:
         return open_services(config)
-    except DatabaseTooNew as exc:
+    except DatabaseUnusable as exc:
         fail(str(exc), 1)
     except ConfigError as exc:
         fail(str(exc), 2)
@@ -288,7 +288,7 @@ def with_database(config_path: Path | None, data_dir: Path | None, fn: Callable[
     config = read_config(config_path, **{"server.data_dir": str(data_dir) if data_dir else None})
     try:
         db = open_database(config)
-    except DatabaseTooNew as exc:
+    except DatabaseUnusable as exc:
         fail(str(exc), 1)
     try:
         return db.write_sync(fn)
@@ -363,7 +363,10 @@ def gc(
     from ojin_local.storage import open_storage
 
     config = read_config(config_path, **{"server.data_dir": str(data_dir) if data_dir else None})
-    db = open_database(config)
+    try:
+        db = open_database(config)
+    except DatabaseUnusable as exc:
+        fail(str(exc), 1)
     try:
         ttl = config.storage.upload_session_ttl_seconds if ttl_seconds is None else ttl_seconds
         grace = timedelta(seconds=grace_seconds)
@@ -399,7 +402,7 @@ def worker(config_path: Path | None, data_dir: Path | None, log_level: str | Non
     setup_logging(config.server.log_level)
     try:
         db = open_database(config)
-    except DatabaseTooNew as exc:
+    except DatabaseUnusable as exc:
         fail(str(exc), 1)
     try:
         try:

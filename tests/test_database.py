@@ -6,7 +6,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from tests.conftest import DATABASE_URL, Server
+from tests.conftest import DATABASE_URL, Server, run_cli
 from tests.database_contract import DEV_KEY, DatabaseContract
 from tests.test_state import everything, populate
 
@@ -49,6 +49,19 @@ class TestPostgres(DatabaseContract):
 
     def same_database(self, server: Server) -> dict[str, str]:
         return {DATABASE_URL: server.env[DATABASE_URL]}
+
+    def test_a_database_it_cannot_use_is_one_line_and_exit_1(self, postgres, tmp_path) -> None:
+        missing = postgres.url("nowhere").replace("ojin@", "ojin:s3cret-pw@")
+        result = run_cli("serve", "--port", "0", "--data-dir", str(tmp_path), env={
+            DATABASE_URL: missing
+        })  # fmt: skip
+        assert result.returncode == 1
+        assert result.stderr.startswith(
+            f"ojin-local: error: cannot use the database postgresql://ojin:…@127.0.0.1:"
+            f"{postgres.port}/nowhere: "
+        )
+        assert 'database "nowhere" does not exist' in result.stderr
+        assert "Traceback" not in result.stderr and "s3cret-pw" not in result.stderr
 
     def test_nothing_is_kept_in_the_data_dir_s_sqlite_file(self, start, api) -> None:
         server = start()

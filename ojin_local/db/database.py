@@ -28,13 +28,19 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import peewee as pw
 
-from ojin_local.db.migrations import SQLITE, DatabaseTooNew, migrate, schema_version
+from ojin_local.db.migrations import (
+    SQLITE,
+    DatabaseTooNew,
+    DatabaseUnusable,
+    migrate,
+    schema_version,
+)
 from ojin_local.db.models import ALL_MODELS
 
 if TYPE_CHECKING:
     from ojin_local.config import Config
 
-__all__ = ["Database", "DatabaseTooNew", "open_database"]
+__all__ = ["Database", "DatabaseTooNew", "DatabaseUnusable", "open_database"]
 
 FILENAME = "ojin-local.sqlite3"
 SQLITE_URL_PREFIX = "sqlite:///"

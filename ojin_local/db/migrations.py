@@ -225,7 +225,11 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _MIGRATION_LOCK = 0x6F6A696E  # Postgres advisory lock key ("ojin"): one migrating process
 
 
-class DatabaseTooNew(Exception):
+class DatabaseUnusable(Exception):
+    """The database cannot be opened; the message says which and why (no traceback needed)."""
+
+
+class DatabaseTooNew(DatabaseUnusable):
     """The database was written by a newer ojin-local; running on it could corrupt it."""
 
 

@@ -32,7 +32,7 @@ from playhouse.pool import PooledPostgresqlDatabase
 
 from ojin_local.config import mask_url
 from ojin_local.db.database import Database
-from ojin_local.db.migrations import POSTGRES, SQLITE, migrate
+from ojin_local.db.migrations import POSTGRES, SQLITE, DatabaseUnusable, migrate
 from ojin_local.db.models import ALL_MODELS
 
 log = logging.getLogger("ojin_local.db")
@@ -128,8 +128,13 @@ class PostgresDatabase(Database):
         return read()
 
     def _migrate(self) -> int:
-        with self.peewee.connection_context():
-            return super()._migrate()
+        """An unreachable or refusing server is one line for the command, not a traceback."""
+        try:
+            with self.peewee.connection_context():
+                return super()._migrate()
+        except (pw.OperationalError, pw.InterfaceError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DatabaseUnusable(f"cannot use the database {self.describe()}: {reason}") from exc
 
     def backup_to(self, path: Path) -> None:
         """A fresh SQLite file of this schema, filled from one snapshot of every table (its
