@@ -53,6 +53,12 @@ def run(
 
     if with_jobs:
         services.start_consumer()
+    serve_forever(app, listener)
+
+
+def serve_forever(app: Sanic, listener: socket.socket) -> None:
+    """One process on the socket the CLI bound, until a signal stops it: Sanic's own signal
+    handlers are off, so the app's start listener must call `stop_on_signals`."""
     app.run(
         sock=listener,
         single_process=True,

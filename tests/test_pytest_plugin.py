@@ -68,7 +68,10 @@ def test_add_fault_and_requests_see_only_this_test(ojin_local):
 
 def test_the_next_test_has_no_fault_and_real_time(ojin_local):
     assert ojin_local.client.list_assets()["data"] == []
-    assert ojin_local.requests() == [] or len(ojin_local.requests()) == 1
+    assert [(r["operation_id"], r["status"]) for r in ojin_local.requests()] == [
+        ("listAssets", 200)
+    ]
+    assert ojin_local.admin.get_clock(ojin_local.namespace_id)["offset_seconds"] == 0
 """
 
 WHERE_EACH_TEST_RAN = """

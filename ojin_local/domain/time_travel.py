@@ -24,12 +24,9 @@ class TimeTravel:
         self.queue = queue
         self.collect_garbage = collect_garbage
 
-    def read(self, namespace_id: str | None) -> Reading:
-        return self._reading(namespace_id)
-
     def advance(self, namespace_id: str | None, seconds: float) -> Reading:
         """Blocking."""
-        self._reading(namespace_id)  # 404 before anything moves
+        self.read(namespace_id)  # 404 before anything moves
         if namespace_id is None:
             reading = self.db.write_sync(self.clock.advance_server, seconds)
             self.queue.bring_forward(seconds, lambda job_id: True)
@@ -41,12 +38,12 @@ class TimeTravel:
 
     def reset(self, namespace_id: str | None) -> Reading:
         """Blocking: back to real time (the server's), the one step back a clock takes."""
-        self._reading(namespace_id)
+        self.read(namespace_id)
         if namespace_id is None:
             return self.db.write_sync(self.clock.reset_server)
         return self.db.write_sync(self.clock.reset_namespace, namespace_id)
 
-    def _reading(self, namespace_id: str | None) -> Reading:
+    def read(self, namespace_id: str | None) -> Reading:
         if namespace_id is None:
             return self.clock.server()
         reading = self.clock.of_namespace(namespace_id)

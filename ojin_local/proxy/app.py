@@ -26,7 +26,7 @@ from ojin_local.http.errors import as_api_error
 from ojin_local.proxy.drift import NO_OPERATION, DriftLog, Sent, seed
 from ojin_local.proxy.forward import NO_BODY_STATUSES, Exchange, Forwarder, end_to_end
 from ojin_local.proxy.har import HarWriter
-from ojin_local.server import stop_on_signals
+from ojin_local.server import serve_forever, stop_on_signals
 from ojin_local.spec import operations
 
 log = logging.getLogger("ojin_local.proxy")
@@ -236,10 +236,4 @@ def run_proxy(
     async def report(app: Sanic) -> None:
         summary(app.ctx.proxy.drift.summary())
 
-    app.run(
-        sock=listener,
-        single_process=True,
-        access_log=False,
-        motd=False,
-        register_sys_signals=False,
-    )
+    serve_forever(app, listener)
