@@ -20,6 +20,7 @@ import contextvars
 import functools
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing
@@ -145,8 +146,7 @@ class SqliteDatabase(Database):
         self.where = {"path": str(path)}
         self.peewee = pw.SqliteDatabase(
             str(self.path),
-            pragmas={
-                "journal_mode": "wal",
+            pragmas={  # journal_mode is the file's, set once by open()
                 "foreign_keys": 1,
                 "busy_timeout": BUSY_TIMEOUT_MS,
                 "synchronous": "normal",
@@ -157,7 +157,23 @@ class SqliteDatabase(Database):
 
     def open(self) -> int:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._use_wal()
         return super().open()
+
+    def _use_wal(self) -> None:
+        """WAL is kept in the file. Switching a new file to it while another process does the
+        same fails with "database is locked" at once, without waiting out the busy timeout
+        (111 of 300 two-process starts here), so the switch is tried again until then."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                with closing(sqlite3.connect(self.path)) as connection:
+                    connection.execute("PRAGMA journal_mode = wal")
+                    return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.005)
 
     def _in_transaction(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         with self.peewee.atomic():
