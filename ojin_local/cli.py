@@ -99,6 +99,13 @@ def cli() -> None:
     help="Do not run jobs here; `ojin-local worker` runs them against the same queue.",
 )
 @click.option(
+    "--processes",
+    type=click.IntRange(1),
+    help="API processes on the port (default 1; more need Postgres and Redis).",
+)
+@click.option("--listen-fd", type=int, hidden=True)  # an API process of `--processes`
+@click.option("--supervised", type=click.Path(path_type=Path), hidden=True)  # its status file
+@click.option(
     "--ephemeral",
     is_flag=True,
     help="Keep data in a new temporary directory, removed on exit (instead of --data-dir).",
@@ -127,6 +134,9 @@ def serve(
     port: int | None,
     log_level: str | None,
     no_jobs: bool,
+    processes: int | None,
+    listen_fd: int | None,
+    supervised: Path | None,
     ephemeral: bool,
     ready_file: Path | None,
     import_from: Path | None,
@@ -141,8 +151,10 @@ def serve(
         fail("--ephemeral and --data-dir cannot be used together", 2)
     scratch = Path(tempfile.mkdtemp(prefix="ojin-local-")) if ephemeral else None
     try:
-        options = ServeOptions(no_jobs, ready_file, import_from, export_on_exit)
-        _serve(config_path, scratch or data_dir, host, port, log_level, options)
+        options = ServeOptions(
+            no_jobs, ready_file, import_from, export_on_exit, config_path, listen_fd, supervised
+        )
+        _serve(scratch or data_dir, host, port, log_level, processes, options)
     finally:
         if ready_file is not None:
             ready_file.unlink(missing_ok=True)
@@ -156,53 +168,118 @@ class ServeOptions:
     ready_file: Path | None
     import_from: Path | None
     export_on_exit: Path | None
+    config_path: Path | None
+    listen_fd: int | None  # set: an API process of a supervisor (see supervisor.py)
+    supervised: Path | None  # and its status file
 
 
 def _serve(
-    config_path: Path | None,
     data_dir: Path | None,
     host: str | None,
     port: int | None,
     log_level: str | None,
+    processes: int | None,
     options: ServeOptions,
 ) -> None:
     config = read_config(
-        config_path,
+        options.config_path,
         **{
             "server.host": host,
             "server.port": port,
             "server.data_dir": str(data_dir) if data_dir else None,
             "server.log_level": log_level,
+            "server.processes": processes,
         },
     )
     setup_logging(config.server.log_level)
-    listener = bind(config.server.host, config.server.port)
+    if options.listen_fd is not None:
+        listener = socket.socket(fileno=options.listen_fd)
+    else:
+        listener = bind(config.server.host, config.server.port)
     config = with_public_url(config, config.server.host, listener.getsockname()[1])
-    services = open_or_exit(config)
+    if config.server.processes > 1 and options.listen_fd is None:
+        _supervise(config, listener, options)
+        return
+    services = open_or_exit(config, fresh_start=options.listen_fd is None)
     if options.import_from is not None:
-        try:
-            manifest = services.import_state(options.import_from)
-        except ApiError as exc:
-            services.close()
-            fail(f"cannot import {options.import_from}: {exc.message}", 1)
-        click.echo(f"imported {options.import_from} (made {manifest.get('created_at')})")
+        import_or_exit(services, options.import_from)
     from ojin_local.server import run
 
     def ready(config: Config, dev_key_active: bool) -> None:
-        announce(config, dev_key_active)
+        if options.listen_fd is None:
+            announce(config, dev_key_active)
+        else:
+            click.echo(f"API process {os.getpid()} serving")
         if options.ready_file is not None:
             write_atomically(options.ready_file, f"{config.server.public_url}/v1\n")
 
-    def export(services: Services) -> None:
-        target = options.export_on_exit
-        assert target is not None
-        temp = target.with_name(f".{target.name}.tmp")
-        services.export_state(temp)
-        os.replace(temp, target)
-        click.echo(f"saved the state to {target}")
+    if options.supervised is not None:
+        from ojin_local.supervisor import watch_supervisor
 
-    before_close = export if options.export_on_exit is not None else None
-    run(services, listener, ready, with_jobs=not options.no_jobs, before_close=before_close)
+        services.supervisor_status = options.supervised
+        watch_supervisor()
+    export = options.export_on_exit
+    run(
+        services,
+        listener,
+        ready,
+        with_jobs=not options.no_jobs and config.server.processes == 1,
+        before_close=(lambda services: export_to(services, export)) if export else None,
+    )
+
+
+def _supervise(config: Config, listener: socket.socket, options: ServeOptions) -> None:
+    """Open the database once (migrations, the seed, an import), then run the API processes."""
+    from ojin_local.supervisor import Supervisor, own_command
+
+    services = open_or_exit(config, fresh_start=True)
+    try:
+        if options.import_from is not None:
+            import_or_exit(services, options.import_from)
+        dev_key_active = services.keys.dev_key_active()
+    finally:
+        services.close()
+    server = config.server
+    argv = [
+        *own_command(),
+        "serve",
+        *(["--config", str(options.config_path)] if options.config_path else []),
+        "--data-dir", server.data_dir,
+        "--host", server.host,
+        "--port", str(listener.getsockname()[1]),
+        "--log-level", server.log_level,
+        "--processes", str(server.processes),
+        "--no-jobs",
+    ]  # fmt: skip
+
+    def ready() -> None:
+        announce(config, dev_key_active)
+        if options.ready_file is not None:
+            write_atomically(options.ready_file, f"{server.public_url}/v1\n")
+
+    Supervisor(argv, listener, server.processes).run(ready)
+    if options.export_on_exit is not None:
+        services = open_or_exit(config)
+        try:
+            export_to(services, options.export_on_exit)
+        finally:
+            services.close()
+
+
+def import_or_exit(services: Services, archive: Path) -> None:
+    try:
+        manifest = services.import_state(archive)
+    except ApiError as exc:
+        services.close()
+        fail(f"cannot import {archive}: {exc.message}", 1)
+    click.echo(f"imported {archive} (made {manifest.get('created_at')})")
+
+
+def export_to(services: Services, target: Path) -> None:
+    temp = target.with_name(f".{target.name}.tmp")
+    services.export_state(temp)
+    os.replace(temp, target)
+    click.echo(f"saved the state to {target}")
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -226,12 +303,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def open_or_exit(config: Config) -> Services:
+def open_or_exit(config: Config, fresh_start: bool = False) -> Services:
+    """`fresh_start`: this command starts the server, not one of its API processes."""
     # Imported here so that `--version`, `config show` and `keys` need not import Sanic.
     from ojin_local.services import open_services
 
     try:
-        return open_services(config)
+        return open_services(config, fresh_start)
     except DatabaseUnusable as exc:
         fail(str(exc), 1)
     except ConfigError as exc:

@@ -79,6 +79,9 @@ class ServerConfig:
     data_dir: str = ""
     log_level: str = field(default="info", metadata=_choices(*LOG_LEVELS))
     max_body_bytes: int = 1_048_576
+    # API processes on the one port (`serve --processes`); more than one needs a database and a
+    # queue they all reach (see check_shared).
+    processes: int = field(default=1, metadata=_at_least(1))
     # Web apps on these origins may call the keyed /v1 routes from a browser ("*": any origin).
     cors_origins: list[str] = field(default_factory=list, metadata=ORIGINS)
 
@@ -193,7 +196,26 @@ def load_config(
             _set_dotted(data, dotted, value)
         # Checked after every layer: a bad value is an error even where a later layer overrides it.
         config = _build(Config, data, "", source)
+    check_shared(config)
     return _resolve_data_dir(config)
+
+
+def check_shared(config: Config) -> None:
+    """Several API processes share only what lives outside them: a SQLite database (one writer
+    thread's guarantees) or a SQLite queue would each be a different one per machine."""
+    processes = config.server.processes
+    if processes == 1:
+        return
+    if config.database.url.partition("://")[0] not in POSTGRES_SCHEMES:
+        raise ConfigError(
+            f"[server] processes = {processes} needs a database every process shares: set "
+            "[database] url (OJIN_LOCAL_DATABASE_URL) to a postgresql:// URL"
+        )
+    if config.jobs.queue != "redis":
+        raise ConfigError(
+            f"[server] processes = {processes} needs a queue every process shares: set "
+            '[jobs] queue (OJIN_LOCAL_JOBS_QUEUE) to "redis"'
+        )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -20,10 +20,11 @@ from ojin_local.domain.faults import FaultRules
 from ojin_local.domain.health import health_report
 from ojin_local.domain.idle_video import IdleVideos
 from ojin_local.domain.jobs import Jobs
-from ojin_local.domain.journal import RequestJournal
+from ojin_local.domain.journal import DatabaseJournal, Journal, RequestJournal
 from ojin_local.domain.model_configs import ModelConfigs
 from ojin_local.domain.model_variants import VariantCatalog, catalog_entries, sync_catalog
 from ojin_local.domain.namespaces import Namespaces
+from ojin_local.domain.reloads import Reloads
 from ojin_local.domain.reset import reset_state
 from ojin_local.domain.seed import load_demo_seed
 from ojin_local.domain.time_travel import TimeTravel
@@ -52,8 +53,10 @@ class Services:
     time_travel: TimeTravel
     namespaces: Namespaces
     faults: FaultRules
-    journal: RequestJournal
+    journal: Journal
+    reloads: Reloads
     consumer: EmbeddedConsumer | None = None
+    supervisor_status: Path | None = None  # an API process of `serve --processes N`
 
     def start_consumer(self) -> None:
         """Run jobs in this process: first put back what a stopped consumer left behind."""
@@ -64,7 +67,12 @@ class Services:
 
     def health_report(self) -> dict[str, Any]:
         """Blocking: see domain.health."""
-        return health_report(self.db, self.storage, self.queue, self.config.jobs, self.consumer)
+        from ojin_local.supervisor import read_status
+
+        return {
+            **health_report(self.db, self.storage, self.queue, self.config.jobs, self.consumer),
+            "processes": read_status(self.supervisor_status),
+        }
 
     def reset(self) -> None:
         """Blocking: back to the seed state, with no fault rules, an empty journal and every
@@ -73,7 +81,7 @@ class Services:
             self.db, self.storage, self.queue, self.variants, self.config.organizations.template
         )
         self.db.write_sync(self.clock.reset_all)
-        self.faults.clear()
+        self.db.write_sync(self.faults.clear)
         self.journal.clear()
 
     def export_state(self, target: Path) -> dict[str, Any]:
@@ -92,11 +100,9 @@ class Services:
             snapshot = read_snapshot(archive, Path(scratch))
             manifest = import_snapshot(self.db, self.storage, self.queue, snapshot)
         self.db.write_sync(sync_catalog, catalog_entries(self.config.model_variants))
-        self.clock.load()
-        self.faults.clear()
+        self.db.write_sync(self.faults.clear)  # and every process reloads its clocks
         self.journal.clear()
-        if self.consumer is not None:
-            self.job_runtime.recover()  # the snapshot's queued jobs go on the queue
+        self.job_runtime.recover()  # the snapshot's queued jobs go on the queue
         return manifest
 
     def close(self) -> None:
@@ -107,8 +113,10 @@ class Services:
         self.db.close()
 
 
-def open_services(config: Config) -> Services:
-    """Open the data dir: migrate, load the variant catalog and, on first start, the demo seed."""
+def open_services(config: Config, fresh_start: bool = False) -> Services:
+    """Open the data dir: migrate, load the variant catalog and, on first start, the demo seed.
+    `fresh_start` (the command that starts the server): no fault rules or journal entries are
+    left from an earlier run."""
     entries = catalog_entries(config.model_variants)
     db = open_database(config)
     db.write_sync(sync_catalog, entries)
@@ -121,8 +129,14 @@ def open_services(config: Config) -> Services:
     queue = HueyQueue(open_huey(config))
     jobs = Jobs(db, queue)
     clock = Clock()
-    clock.load()
-    faults, journal = FaultRules(), RequestJournal()
+    faults = FaultRules()
+    # Several API processes keep one journal; one keeps it in its memory, off the database.
+    journal: Journal = DatabaseJournal(db) if config.server.processes > 1 else RequestJournal()
+    if fresh_start:
+        db.write_sync(faults.clear)
+        journal.clear()
+    reloads = Reloads(clock.load, faults.load)
+    reloads.refresh()
     job_runtime = JobRuntime(config, queue, db, clock, storage)
     return Services(
         config=config,
@@ -138,7 +152,8 @@ def open_services(config: Config) -> Services:
         job_runtime=job_runtime,
         clock=clock,
         time_travel=TimeTravel(db, clock, queue, job_runtime.collect_garbage),
-        namespaces=Namespaces(db, storage, clock, faults, journal),
+        namespaces=Namespaces(db, storage, clock, journal),
         faults=faults,
         journal=journal,
+        reloads=reloads,
     )

@@ -27,11 +27,15 @@ import pytest
 from tests.contract import Contract
 from tests.moto_server import MotoServer
 from tests.postgres_server import PostgresServer
+from tests.redis_server import RedisServer
 from tests.target import Target, remote_target
 
 START_TIMEOUT = 20.0
-DATABASES = ("sqlite", "postgres")
+# The backends `every_database` tests run on; "shared" is the shared instance: Postgres, Redis,
+# two API processes (`serve --processes 2`) and an `ojin-local worker` for the jobs.
+DATABASES = tuple(os.environ.get("OJIN_TEST_DATABASES", "sqlite,postgres,shared").split(","))
 DATABASE_URL = "OJIN_LOCAL_DATABASE_URL"
+PROCESSES = "OJIN_LOCAL_SERVER_PROCESSES"
 BANNER = re.compile(r"serving the Ojin API at (?P<url>http://\S+)/v1")
 
 ALICE_KEY = "sk-test-alice"
@@ -143,16 +147,36 @@ class Child:
 
 
 class Server(Child):
-    """One `ojin-local serve` child process on a free port."""
+    """One `ojin-local serve` child process on a free port; with several API processes (the
+    shared profile), an `ojin-local worker` beside it runs the jobs (unless `--no-jobs`)."""
 
     def __init__(self, data_dir: Path, args: list[str], env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self.data_dir = data_dir
         self.args = args
+        self.worker: Worker | None = None
 
     def start(self) -> Server:
         self.launch("serve", "--port", "0", "--data-dir", str(self.data_dir), *self.args)
+        jobs = "--no-jobs" not in self.args
+        if int(self.env.get(PROCESSES, "1")) > 1 and jobs and self.worker is None:
+            config = self.args[self.args.index("--config") :][:2] if "--config" in self.args else []
+            self.worker = Worker(self.data_dir, config, self.env).start()
         return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        return super().stop(sig)
+
+    def api_processes(self) -> list[int]:
+        """The pids of the API processes of `serve --processes N` (its children)."""
+        assert self.process is not None
+        found = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
+        )
+        return [int(pid) for pid in found.stdout.split()]
 
     def restart(self) -> Server:
         self.stop()
@@ -177,6 +201,21 @@ class Server(Child):
         with psycopg.connect(self.env[DATABASE_URL], autocommit=True) as db:
             cursor = db.execute(statement.replace("?", "%s"), params)
             return cursor.fetchall() if cursor.description else []
+
+
+class Worker(Child):
+    """`ojin-local worker` on a server's data dir and config (and so its database and queue)."""
+
+    banner = re.compile(r"running jobs from (?P<url>\S+)")
+
+    def __init__(self, data_dir: Path, config_args: list[str], env: dict[str, str]) -> None:
+        super().__init__(env)
+        self.data_dir = data_dir
+        self.config_args = config_args
+
+    def start(self) -> Worker:
+        self.launch("worker", "--data-dir", str(self.data_dir), *self.config_args)
+        return self
 
 
 def ojin_local_command() -> list[str]:
@@ -339,32 +378,61 @@ def database(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
+def redis() -> Iterator[RedisServer]:
+    """One throw-away Redis server for the session; each shared-profile server a database of it."""
+    try:
+        running = RedisServer().start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
 def database_env(request: pytest.FixtureRequest) -> Any:
-    """The environment that gives a new server a fresh, empty database of a backend."""
+    """The environment that gives a new server a fresh, empty database of a backend (and, on
+    the shared profile, a queue of its own and two API processes)."""
 
     def env(backend: str) -> dict[str, str]:
         if backend == "sqlite":
             return {}  # the data dir's own file
         postgres: PostgresServer = request.getfixturevalue("postgres")
-        return {DATABASE_URL: postgres.create_database()}
+        made = {DATABASE_URL: postgres.create_database()}
+        if backend == "shared":
+            redis: RedisServer = request.getfixturevalue("redis")
+            made.update(
+                {
+                    "OJIN_LOCAL_JOBS_QUEUE": "redis",
+                    "OJIN_LOCAL_JOBS_REDIS_URL": redis.database_url(),
+                    PROCESSES: "2",
+                }
+            )
+        return made
 
     return env
 
 
-def shared_server(factory: pytest.TempPathFactory, env: dict[str, str], config: str) -> Server:
-    return configured_server(factory.mktemp("shared-server"), config, env)
+def session_server(factory: pytest.TempPathFactory, env: dict[str, str], config: str) -> Server:
+    return configured_server(factory.mktemp("session-server"), config, env)
 
 
 @pytest.fixture(scope="session")
 def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = shared_server(tmp_path_factory, {}, TEST_CONFIG)
+    running = session_server(tmp_path_factory, {}, TEST_CONFIG)
     yield running
     running.stop()
 
 
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory, database_env) -> Iterator[Server]:
-    running = shared_server(tmp_path_factory, database_env("postgres"), TEST_CONFIG)
+    running = session_server(tmp_path_factory, database_env("postgres"), TEST_CONFIG)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory: pytest.TempPathFactory, database_env) -> Iterator[Server]:
+    running = session_server(tmp_path_factory, database_env("shared"), TEST_CONFIG)
     yield running
     running.stop()
 
@@ -447,7 +515,7 @@ def sqlite_s3_server(
     tmp_path_factory: pytest.TempPathFactory, moto: MotoServer
 ) -> Iterator[Server]:
     config = TEST_CONFIG + s3_storage_config(moto, "ojin-shared-s3")
-    running = shared_server(tmp_path_factory, {}, config)
+    running = session_server(tmp_path_factory, {}, config)
     yield running
     running.stop()
 
@@ -457,7 +525,17 @@ def postgres_s3_server(
     tmp_path_factory: pytest.TempPathFactory, moto: MotoServer, database_env
 ) -> Iterator[Server]:
     config = TEST_CONFIG + s3_storage_config(moto, "ojin-shared-s3-postgres")
-    running = shared_server(tmp_path_factory, database_env("postgres"), config)
+    running = session_server(tmp_path_factory, database_env("postgres"), config)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_s3_server(
+    tmp_path_factory: pytest.TempPathFactory, moto: MotoServer, database_env
+) -> Iterator[Server]:
+    config = TEST_CONFIG + s3_storage_config(moto, "ojin-shared-s3-processes")
+    running = session_server(tmp_path_factory, database_env("shared"), config)
     yield running
     running.stop()
 

@@ -7,7 +7,6 @@ import io
 import signal
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from tests.conftest import (
     wait_until,
 )
 from tests.moto_server import MotoServer
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.every_database
 
@@ -161,13 +161,16 @@ def test_jobs_are_listed_filtered_and_private(alice: Api, bob: Api) -> None:
     assert alice.get("/v1/jobs/not-a-uuid").status_code == 404
 
 
-def test_health_reports_the_consumer_and_the_queue(make_server, api, tmp_path) -> None:
-    """A job held back (idle_video_delay_seconds) waits on the queue, and health counts it."""
+def test_health_reports_the_consumer_and_the_queue(make_server, api, tmp_path, database) -> None:
+    """A job held back (idle_video_delay_seconds) waits on the queue, and health counts it; the
+    API processes of a shared instance run no jobs (its worker does)."""
     config = config_with(tmp_path, "\n[jobs]\nidle_video_delay_seconds = 60\n")
     server = make_server("--config", config)
     alice = api(server, ALICE_KEY)
     jobs = alice.get("/_ojin/health").json()["jobs"]
-    assert (jobs["status"], jobs["consumer"], jobs["queue"]) == ("ok", "embedded", "sqlite")
+    shared = database == "shared"
+    expected = ("disabled", "none", "redis") if shared else ("ok", "embedded", "sqlite")
+    assert (jobs["status"], jobs["consumer"], jobs["queue"]) == expected
     assert jobs["queue_depth"] == 0
     images = alice.get("/v1/assets", params={"source": "template", "category": "image"}).json()
     generate(alice, images["data"][0]["asset_id"])
@@ -303,18 +306,18 @@ def test_gc_removes_objects_no_record_owns(make_server, api) -> None:
     assert httpx.get(url).content == b"kept"
 
 
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A Redis-protocol server in this process (fakeredis), on a free loopback port."""
-    from fakeredis import TcpFakeServer
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """One real redis-server for this module's tests (Debian's 7.0, as users would run)."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
 
-    server = TcpFakeServer(("127.0.0.1", 0), server_type="redis")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    host, port = server.server_address
-    yield f"redis://{host}:{port}/0"
-    server.shutdown()
-    server.server_close()
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A Redis database of this test's own, so no queue left by another test is seen."""
+    return redis_server.database_url()
 
 
 def test_the_queue_can_be_redis(make_server, api, tmp_path, redis_url: str) -> None:

@@ -219,6 +219,42 @@ MIGRATIONS: list[list[str | Dialects]] = [
         "ALTER TABLE api_key ADD COLUMN namespace_id TEXT",
         "CREATE INDEX api_key_namespace ON api_key (namespace_id)",
     ],
+    [
+        # Fault rules, in the database so that every API process applies them (and counts a
+        # rule's `times` once across all); `rule` holds the rest of the OjinFaultRule.
+        """CREATE TABLE fault_rule (
+            fault_id TEXT PRIMARY KEY,
+            added $DOUBLE NOT NULL,
+            namespace_id TEXT,
+            times INTEGER,
+            hits INTEGER NOT NULL DEFAULT 0,
+            rule TEXT NOT NULL
+        )""",
+        # The request journal of several API processes (one process keeps its own in memory).
+        Dialects(
+            (
+                """CREATE TABLE journal_entry (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                request_id TEXT NOT NULL,
+                namespace_id TEXT,
+                entry BLOB NOT NULL,
+                request_body BLOB,
+                response_body BLOB
+            )""",
+            ),
+            (
+                """CREATE TABLE journal_entry (
+                seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                request_id TEXT NOT NULL,
+                namespace_id TEXT,
+                entry BYTEA NOT NULL,
+                request_body BYTEA,
+                response_body BYTEA
+            )""",
+            ),
+        ),
+        "CREATE INDEX journal_entry_request ON journal_entry (request_id)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ojin_local.db.models import Meta, Namespace
+from ojin_local.domain.reloads import mark_changed
 
 SERVER_OFFSET_KEY = "clock_offset_seconds"
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -139,6 +140,7 @@ class Clock:
         """Every clock back to real time (POST /_ojin/reset)."""
         self._set_server(0.0)
         Namespace.update(clock_offset_seconds=0.0).execute()
+        mark_changed()
         with self._lock:
             self._namespaces = dict.fromkeys(self._namespaces, 0.0)
 
@@ -146,6 +148,7 @@ class Clock:
         Meta.insert(key=SERVER_OFFSET_KEY, value=repr(offset)).on_conflict(
             conflict_target=[Meta.key], update={Meta.value: repr(offset)}
         ).execute()
+        mark_changed()
         with self._lock:
             self._server = offset
         return self.server()
@@ -154,6 +157,7 @@ class Clock:
         Namespace.update(clock_offset_seconds=offset).where(
             Namespace.namespace_id == namespace_id
         ).execute()
+        mark_changed()
         with self._lock:
             self._namespaces[namespace_id] = offset
         return self.of_namespace(namespace_id)

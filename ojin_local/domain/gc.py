@@ -15,11 +15,12 @@ belong to no organization.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ojin_local.db import Database
-from ojin_local.db.models import Asset, UploadSession
+from ojin_local.db.models import Asset, UploadSession, execute
 from ojin_local.domain.assets import is_storage_key
 from ojin_local.domain.clock import ISO_FORMAT, Clock
 from ojin_local.storage import Storage
@@ -40,6 +41,32 @@ class Collected:
             f"{self.orphan_uploads} orphaned upload(s); removed {self.orphan_objects} "
             f"orphaned object(s) and {self.debris} temp file(s) or unowned part set(s)"
         )
+
+
+LEASE_KEY = "gc_lease"
+LEASE_SECONDS = 600
+"""Longer than any collection takes; a consumer that dies holding the lease holds it this long."""
+
+
+def take_lease(holder: str) -> bool:
+    """In a write transaction: whether `holder` may collect now. Every consumer (each
+    `ojin-local worker`, each `serve`) schedules the periodic collection, and two at once would
+    race over the same uploads and objects; the lease lets one collect at a time."""
+    now = time.time()
+    held = execute("SELECT value FROM meta WHERE key = ?", LEASE_KEY).fetchone()
+    if held is not None and float(held[0].split(" ", 1)[0]) > now:
+        return False
+    execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        LEASE_KEY,
+        f"{now + LEASE_SECONDS!r} {holder}",
+    )
+    return True
+
+
+def give_back_lease(holder: str) -> None:
+    execute("DELETE FROM meta WHERE key = ? AND value LIKE ?", LEASE_KEY, f"% {holder}")
 
 
 def collect_garbage(

@@ -11,17 +11,21 @@ secrets are left out as it is recorded, and entries become JSON only when the jo
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import re
 import threading
 from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
 from ojin_local import spec
+from ojin_local.db import Database
+from ojin_local.db.migrations import POSTGRES
+from ojin_local.db.models import execute
 
 JOURNAL_SIZE = spec.query_parameter("ojinListRequests", "limit")["maximum"]
 """As many entries as its route may list at once."""
@@ -158,6 +162,17 @@ def _joined(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
     return headers
 
 
+class Journal(Protocol):
+    """Where entries are kept: this process's memory, or the database that several API
+    processes share (`DatabaseJournal`)."""
+
+    def record(self, entry: JournalEntry) -> None: ...
+    def clear(self) -> None: ...
+    def forget_namespace(self, namespace_id: str) -> None: ...
+    def get(self, request_id: str) -> dict[str, Any] | None: ...
+    def query(self, **filters: Any) -> list[dict[str, Any]]: ...
+
+
 class RequestJournal:
     def __init__(self, size: int = JOURNAL_SIZE, budget_bytes: int = BODY_BUDGET_BYTES) -> None:
         self._entries: deque[JournalEntry] = deque()
@@ -198,28 +213,122 @@ class RequestJournal:
             found = next((e for e in reversed(self._entries) if e.request_id == request_id), None)
         return found.to_detail() if found is not None else None
 
-    def query(
-        self,
-        *,
-        method: str | None = None,
-        path: str | None = None,
-        operation_id: str | None = None,
-        status: int | None = None,
-        organization_id: str | None = None,
-        namespace_id: str | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """Newest first; `path` is a glob."""
+    def query(self, **filters: Any) -> list[dict[str, Any]]:
         with self._lock:
             entries = list(self._entries)
-        found = [
-            entry
-            for entry in reversed(entries)
-            if (method is None or entry.method == method.upper())
-            and (path is None or fnmatch.fnmatchcase(entry.path, path))
-            and (operation_id is None or entry.operation_id == operation_id)
-            and (status is None or entry.status == status)
-            and (organization_id is None or entry.organization_id == organization_id)
-            and (namespace_id is None or entry.namespace_id == namespace_id)
-        ]
-        return [entry.to_body() for entry in found[:limit]]
+        return select(reversed(entries), **filters)
+
+
+def select(
+    newest_first: Iterable[JournalEntry],
+    *,
+    method: str | None = None,
+    path: str | None = None,
+    operation_id: str | None = None,
+    status: int | None = None,
+    organization_id: str | None = None,
+    namespace_id: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The entries a listing shows, newest first; `path` is a glob."""
+    found = (
+        entry
+        for entry in newest_first
+        if (method is None or entry.method == method.upper())
+        and (path is None or fnmatch.fnmatchcase(entry.path, path))
+        and (operation_id is None or entry.operation_id == operation_id)
+        and (status is None or entry.status == status)
+        and (organization_id is None or entry.organization_id == organization_id)
+        and (namespace_id is None or entry.namespace_id == namespace_id)
+    )
+    return [entry.to_body() for entry in itertools.islice(found, limit)]
+
+
+class DatabaseJournal:
+    """The journal of several API processes, in the table `journal_entry`: every request adds a
+    row before its answer is sent, so a listing made next, by whichever process, shows it.
+
+    Bounded as the memory journal is: at most JOURNAL_SIZE rows (the oldest deleted every
+    TRIM_EVERY inserts of a process), and bodies kept for the newest BODY_ROWS only, which holds
+    kept bodies to BODY_BUDGET_BYTES (each row keeps at most 2 x BODY_CAP_BYTES). Each insert
+    is a transaction of its own, outside the writer threads: it checks no rule, conflicts with
+    nothing, and a journal is a diagnostic, so on Postgres it commits without waiting for its
+    WAL flush (`synchronous_commit = off`: a crash may lose the last entries, never data).
+    """
+
+    TRIM_EVERY = 64
+    BODY_ROWS = BODY_BUDGET_BYTES // (2 * BODY_CAP_BYTES)
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._inserts = 0
+
+    def record(self, entry: JournalEntry) -> None:
+        peewee = self.db.peewee
+        with peewee.atomic():
+            if self.db.dialect == POSTGRES:
+                peewee.execute_sql("SET LOCAL synchronous_commit = off")
+            execute(
+                "INSERT INTO journal_entry"
+                " (request_id, namespace_id, entry, request_body, response_body)"
+                " VALUES (?, ?, ?, ?, ?)",
+                entry.request_id,
+                entry.namespace_id,
+                _stored(entry),
+                entry.request_body.head or None,
+                entry.response_body.head or None,
+            )
+            self._inserts += 1
+            if self._inserts % self.TRIM_EVERY == 0:
+                self._trim()
+
+    def _trim(self) -> None:
+        newest = execute("SELECT max(seq) FROM journal_entry").fetchone()[0] or 0
+        execute("DELETE FROM journal_entry WHERE seq <= ?", newest - JOURNAL_SIZE)
+        execute(
+            "UPDATE journal_entry SET request_body = NULL, response_body = NULL"
+            " WHERE seq <= ? AND (request_body IS NOT NULL OR response_body IS NOT NULL)",
+            newest - self.BODY_ROWS,
+        )
+
+    def clear(self) -> None:
+        execute("DELETE FROM journal_entry")
+
+    def forget_namespace(self, namespace_id: str) -> None:
+        execute("DELETE FROM journal_entry WHERE namespace_id = ?", namespace_id)
+
+    def get(self, request_id: str) -> dict[str, Any] | None:
+        row = execute(
+            "SELECT entry, request_body, response_body FROM journal_entry WHERE request_id = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            request_id,
+        ).fetchone()
+        if row is None:
+            return None
+        entry = _loaded(row[0])
+        return entry._replace(
+            request_body=entry.request_body._replace(head=bytes(row[1] or b"")),
+            response_body=entry.response_body._replace(head=bytes(row[2] or b"")),
+        ).to_detail()
+
+    def query(self, **filters: Any) -> list[dict[str, Any]]:
+        rows = execute(
+            "SELECT entry FROM journal_entry ORDER BY seq DESC LIMIT ?", JOURNAL_SIZE
+        ).fetchall()
+        return select((_loaded(row[0]) for row in rows), **filters)
+
+
+def _stored(entry: JournalEntry) -> bytes:
+    """The entry as a JSON array, its bodies as [content type, size] (their bytes go apart)."""
+    return orjson.dumps([*entry[:12], entry.request_body[:2], entry.response_body[:2]])
+
+
+def _loaded(stored: bytes) -> JournalEntry:
+    fields = orjson.loads(bytes(stored))
+    fields[10], fields[11] = _pairs(fields[10]), _pairs(fields[11])
+    fields[12], fields[13] = Body(*fields[12], b""), Body(*fields[13], b"")
+    return JournalEntry(*fields)
+
+
+def _pairs(stored: list[list[str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, value) for name, value in stored)

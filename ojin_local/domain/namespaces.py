@@ -21,8 +21,9 @@ from ojin_local.db import Database
 from ojin_local.db.models import ApiKey, Namespace, execute
 from ojin_local.domain.auth import create_key
 from ojin_local.domain.clock import Clock, now_iso
-from ojin_local.domain.faults import FaultRules
-from ojin_local.domain.journal import RequestJournal
+from ojin_local.domain.faults import forget_namespace as forget_faults
+from ojin_local.domain.journal import Journal
+from ojin_local.domain.reloads import mark_changed
 from ojin_local.errors import NotFound
 from ojin_local.storage import Storage
 
@@ -43,13 +44,11 @@ class Namespaces:
         db: Database,
         storage: Storage,
         clock: Clock,
-        faults: FaultRules,
-        journal: RequestJournal,
+        journal: Journal,
     ) -> None:
         self.db = db
         self.storage = storage
         self.clock = clock
-        self.faults = faults
         self.journal = journal
 
     async def create(self, name: str | None) -> dict[str, Any]:
@@ -79,7 +78,6 @@ class Namespaces:
         self._forget(namespace_id, leftovers)
 
     def _forget(self, namespace_id: str, leftovers: Leftovers) -> None:
-        self.faults.forget_namespace(namespace_id)
         self.journal.forget_namespace(namespace_id)
         self.storage.discard(leftovers.objects, leftovers.uploads)
 
@@ -98,6 +96,7 @@ def _create(namespace_id: str, name: str | None) -> dict[str, Any]:
         "created_at": now_iso(),
     }
     Namespace.insert(row).execute()
+    mark_changed()  # every API process's clock learns its organizations
     keys = [
         create_key(org, org.replace("org_", "user_", 1), admin=False, namespace_id=namespace_id)[1]
         for org in organizations
@@ -138,6 +137,7 @@ def _empty(namespace_id: str) -> Leftovers:
     objects = [key for (key,) in execute(_OBJECTS, *organizations)]
     for statement in _EMPTY:
         execute(statement, *organizations)
+    forget_faults(namespace_id)
     return Leftovers(objects, uploads)
 
 
@@ -147,6 +147,7 @@ def _delete(namespace_id: str) -> Leftovers:
         (ApiKey.namespace_id == namespace_id) & ApiKey.revoked_at.is_null()
     ).execute()
     Namespace.delete().where(Namespace.namespace_id == namespace_id).execute()
+    mark_changed()
     return leftovers
 
 

@@ -104,15 +104,7 @@ def endpoint(
             begin(request)
             authenticate(request, check.auth)
             if request.path.startswith(API_PREFIX):
-                principal = request.ctx.principal
-                fault = request.app.ctx.services.faults.match(
-                    request.method,
-                    request.path,
-                    operation_id,
-                    principal.namespace_id if principal is not None else None,
-                )
-                if fault is not None:
-                    await apply_fault(request, fault)
+                await inject_fault(request, operation_id)
             response = await handler(request, check(request, params))
             finish(request, response)
             return response
@@ -147,13 +139,27 @@ def begin(request: Request) -> None:
     ctx.started = time.perf_counter()
     ctx.request_id = request_id_for(request)
     ctx.principal = None
-    clock.enter(request.app.ctx.services.clock.server())
+    services = request.app.ctx.services
+    services.reloads.refresh()
+    clock.enter(services.clock.server())
 
 
 def request_id_for(request: Request) -> str:
     """The client's X-Request-Id when it is a sane token, else a new one."""
     sent = request.headers.get(REQUEST_ID_HEADER)
     return sent if sent and _CLIENT_REQUEST_ID.match(sent) else os.urandom(16).hex()
+
+
+async def inject_fault(request: Request, operation_id: str) -> None:
+    """What the first fault rule that fires on this request says (domain.faults)."""
+    app = request.app.ctx.services
+    principal = request.ctx.principal
+    namespace_id = principal.namespace_id if principal is not None else None
+    rule = app.faults.match(request.method, request.path, operation_id, namespace_id)
+    if rule is not None:
+        fault = await app.db.write(app.faults.fire, rule)
+        if fault is not None:
+            await apply_fault(request, fault)
 
 
 def authenticate(request: Request, mode: str) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import secrets
 import threading
 
 from ojin_local.config import Config
 from ojin_local.db import Database, open_database
 from ojin_local.domain.clock import Clock
-from ojin_local.domain.gc import collect_garbage
+from ojin_local.domain.gc import collect_garbage, give_back_lease, take_lease
 from ojin_local.domain.idle_video import IDLE_VIDEO, generate_idle_video
 from ojin_local.domain.jobs import JobRunner, WorkerId, recover
 from ojin_local.jobs.queue import HueyQueue
@@ -41,7 +42,7 @@ class JobRuntime:
         self._db = db
         self._storage = storage or open_storage(config)
         self._runner = self._make_runner()
-        queue.register(self.run_job, self.collect_garbage, config.jobs.gc_interval_minutes)
+        queue.register(self.run_job, self.collect_periodically, config.jobs.gc_interval_minutes)
 
     def recover(self) -> int:
         """Before a consumer starts: requeue what a dead consumer left; see domain.jobs."""
@@ -49,6 +50,18 @@ class JobRuntime:
 
     def run_job(self, job_id: str) -> None:
         self._for_this_process().run(job_id)
+
+    def collect_periodically(self) -> None:
+        """Huey's periodic task: run by one consumer at a time (see take_lease)."""
+        db = self._for_this_process().db
+        holder = secrets.token_hex(8)
+        if not db.write_sync(take_lease, holder):
+            log.info("garbage collection: another consumer is collecting")
+            return
+        try:
+            self.collect_garbage()
+        finally:
+            db.write_sync(give_back_lease, holder)
 
     def collect_garbage(self) -> None:
         runner = self._for_this_process()

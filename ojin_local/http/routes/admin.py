@@ -102,7 +102,7 @@ async def add_fault(request: Request, given: Input) -> HTTPResponse:
     namespace_id = given.body.get("namespace_id")
     if namespace_id is not None and not app.namespaces.exists(namespace_id):
         raise NotFound(f"Namespace {namespace_id} was not found.", {"namespace_id": namespace_id})
-    return json(app.faults.add(given.body), status=201)
+    return json(await app.db.write(app.faults.add, given.body), status=201)
 
 
 @endpoint(bp, "ojinListFaults")
@@ -112,13 +112,15 @@ async def list_faults(request: Request, given: Input) -> HTTPResponse:
 
 @endpoint(bp, "ojinClearFaults")
 async def clear_faults(request: Request, given: Input) -> HTTPResponse:
-    services(request).faults.clear()
+    app = services(request)
+    await app.db.write(app.faults.clear)
     return empty()
 
 
 @endpoint(bp, "ojinRemoveFault")
 async def remove_fault(request: Request, given: Input) -> HTTPResponse:
-    services(request).faults.remove(given.path["fault_id"])
+    app = services(request)
+    await app.db.write(app.faults.remove, given.path["fault_id"])
     return empty()
 
 
