@@ -6,7 +6,7 @@ unexport PYTHONDONTWRITEBYTECODE
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint bench bench-video bench-upload bench-reset bench-namespaces bench-plugin bench-dist dist dist-test clean
+.PHONY: serve test lint bench bench-video bench-upload bench-reset bench-namespaces bench-plugin bench-shared bench-dist dist dist-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,8 @@ apt_install = if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 CHROMIUM := /usr/bin/chromium
 # The database tests start a throw-away Postgres server of their own (tests/postgres_server.py).
 POSTGRES := /usr/lib/postgresql/15/bin/initdb
+# The shared-instance tests start a throw-away redis-server of their own (tests/redis_server.py).
+REDIS := /usr/bin/redis-server
 
 $(CHROMIUM):
 	@$(call apt_install,chromium,for the console's browser tests)
@@ -44,7 +46,10 @@ $(CHROMIUM):
 $(POSTGRES):
 	@$(call apt_install,postgresql,for the database tests (Postgres 15))
 
-test: $(VENV)/.installed-test $(CHROMIUM) $(POSTGRES)
+$(REDIS):
+	@$(call apt_install,redis-server,for the shared-instance tests (Redis 7))
+
+test: $(VENV)/.installed-test $(CHROMIUM) $(POSTGRES) $(REDIS)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -73,6 +78,9 @@ bench-namespaces: $(VENV)/.installed-bench
 
 bench-plugin: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/plugin_parallel.py
+
+bench-shared: $(VENV)/.installed-bench $(POSTGRES) $(REDIS)
+	$(BIN)/python benchmarks/shared_instance.py
 
 # The single-file binary (Linux x86-64), frozen by PyInstaller in a venv of its own so that
 # nothing from the test extras ends up inside.

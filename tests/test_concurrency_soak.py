@@ -130,10 +130,15 @@ def soak_settings(request: pytest.FixtureRequest) -> Settings:
     )
 
 
-@pytest.fixture(scope="module")
-def soak_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server of its own, with the shared server's keys, so the load mixes with no other test."""
-    running = configured_server(tmp_path_factory.mktemp("soak-server"), TEST_CONFIG)
+@pytest.fixture(scope="module", params=["sqlite", "shared"])
+def soak_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, database_env: Any
+) -> Iterator[Server]:
+    """A server of its own, with the shared server's keys, so the load mixes with no other test:
+    one process on SQLite, and the shared instance (Postgres, Redis, two API processes and a
+    worker)."""
+    env = database_env(request.param)
+    running = configured_server(tmp_path_factory.mktemp("soak-server"), TEST_CONFIG, env)
     yield running
     running.stop()
 

@@ -223,7 +223,11 @@ def test_delete_removes_the_configuration(alice: Api) -> None:
     assert alice.delete(path).status_code == 404
 
 
-@pytest.mark.parametrize("config_id", ["not-a-uuid", "12345", str(uuid.uuid4())])
+# A fixed unknown id: pytest-xdist workers must collect the same test ids.
+UNKNOWN_ID = "0b8a5f8e-4c1d-4e2f-9a3b-5c6d7e8f9a0b"
+
+
+@pytest.mark.parametrize("config_id", ["not-a-uuid", "12345", UNKNOWN_ID])
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 def test_malformed_or_unknown_ids_are_404(alice: Api, method: str, config_id: str) -> None:
     body = {"title": "x", "model_configurations": {}} if method == "PUT" else None

@@ -128,6 +128,12 @@ class Database:
         format, whatever the dialect), while the server runs."""
         raise NotImplementedError
 
+    def unsynchronized(self) -> pw.Database:
+        """Another handle on this database, in autocommit, whose commits do not wait to be
+        durable: for what is a diagnostic, not data (the journal of several API processes, which
+        need Postgres; one process keeps its journal in memory)."""
+        raise NotImplementedError
+
     def restore_from(self, path: Path) -> int:
         """Replace the whole database with a SQLite copy (a `backup_to` file), in one step
         readers see whole, migrated to this schema. Returns migrations applied."""

@@ -147,7 +147,11 @@ def execute(sql: str, *params: Any) -> Any:
     """Run fixed SQL on the database the models are bound to; returns the cursor. Written once,
     with `?` for each parameter and no other `?` in it: Postgres's driver takes `%s` (and reads
     any `%` as the start of one), so the text is rewritten for it, once per statement."""
-    database = Meta._meta.database
+    return execute_on(Meta._meta.database, sql, *params)
+
+
+def execute_on(database: pw.Database, sql: str, *params: Any) -> Any:
+    """`execute` on another handle of the database (see `Database.unsynchronized`)."""
     return database.execute_sql(_in_dialect(sql, database.param), params)
 
 

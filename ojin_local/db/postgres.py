@@ -95,6 +95,8 @@ class PostgresDatabase(Database):
         parts = urlsplit(url)
         url = urlunsplit(parts._replace(scheme="postgresql"))  # libpq reads both; peewee one
         self.where = {"url": mask_url(url)}
+        self._url = url
+        self._unsynchronized: PooledPostgresqlDatabase | None = None
         # No cap: a connection is held by each thread that reads (the event loop, job workers,
         # threads of blocking calls) and lent to each write; Postgres's max_connections bounds.
         self.peewee = PooledPostgresqlDatabase(
@@ -173,9 +175,24 @@ class PostgresDatabase(Database):
         self.write_sync(replace)
         return applied
 
+    def unsynchronized(self) -> pw.Database:
+        """A pool of its own, each connection with `synchronous_commit = off`: a commit returns
+        before its WAL is flushed (and a crash may lose the last ones)."""
+        if self._unsynchronized is None:
+            self._unsynchronized = PooledPostgresqlDatabase(
+                self._url,
+                max_connections=None,
+                stale_timeout=STALE_SECONDS,
+                prefer_psycopg3=True,
+                options="-c synchronous_commit=off",
+            )
+        return self._unsynchronized
+
     def close(self) -> None:
         self._writer.shutdown(wait=True)
         self.peewee.close_all()
+        if self._unsynchronized is not None:
+            self._unsynchronized.close_all()
 
 
 class _Table:
