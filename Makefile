@@ -6,7 +6,7 @@ unexport PYTHONDONTWRITEBYTECODE
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint bench bench-video bench-upload bench-reset bench-namespaces bench-plugin bench-shared bench-dist dist dist-test clean
+.PHONY: serve test test-all lint bench bench-video bench-upload bench-reset bench-namespaces bench-plugin bench-shared bench-dist dist dist-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,9 +49,20 @@ $(POSTGRES):
 $(REDIS):
 	@$(call apt_install,redis-server,for the shared-instance tests (Redis 7))
 
+# The load generator of the throughput benchmarks.
+WRK := /usr/bin/wrk
+
+$(WRK):
+	@$(call apt_install,wrk,for the throughput benchmarks)
+
 test: $(VENV)/.installed-test $(CHROMIUM) $(POSTGRES) $(REDIS)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# make test, and the suites it runs on two backends also on the shared profile (README).
+test-all: $(VENV)/.installed-test $(CHROMIUM) $(POSTGRES) $(REDIS)
+	$(BIN)/ruff check .
+	OJIN_TEST_ALL=1 $(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -61,7 +72,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $@
 
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-bench $(WRK)
 	$(BIN)/python benchmarks/startup_and_throughput.py
 
 bench-video: $(VENV)/.installed-bench
@@ -79,7 +90,7 @@ bench-namespaces: $(VENV)/.installed-bench
 bench-plugin: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/plugin_parallel.py
 
-bench-shared: $(VENV)/.installed-bench $(POSTGRES) $(REDIS)
+bench-shared: $(VENV)/.installed-bench $(POSTGRES) $(REDIS) $(WRK)
 	$(BIN)/python benchmarks/shared_instance.py
 
 # The single-file binary (Linux x86-64), frozen by PyInstaller in a venv of its own so that

@@ -364,11 +364,16 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Tests marked `every_database` run once per database backend, with a server of each."""
-    if "database" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
-        "every_database"
-    ):
-        metafunc.parametrize("database", DATABASES, indirect=True, scope="session")
+    """Tests marked `every_database` run once per database backend, with a server of each;
+    marked `every_database(shared_in_test_all=True)`, on the shared profile only with
+    OJIN_TEST_ALL=1 (`make test-all`), to keep `make test` within CI's time."""
+    marker = metafunc.definition.get_closest_marker("every_database")
+    if "database" not in metafunc.fixturenames or marker is None:
+        return
+    backends = DATABASES
+    if marker.kwargs.get("shared_in_test_all") and not os.environ.get("OJIN_TEST_ALL"):
+        backends = tuple(backend for backend in DATABASES if backend != "shared")
+    metafunc.parametrize("database", backends, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -412,36 +417,42 @@ def database_env(request: pytest.FixtureRequest) -> Any:
     return env
 
 
-def session_server(factory: pytest.TempPathFactory, env: dict[str, str], config: str) -> Server:
-    return configured_server(factory.mktemp("session-server"), config, env)
+class SessionServers:
+    """The servers tests share for the session, one per database backend and storage backend,
+    each configured with several organizations' keys (so no dev key), started on first use."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self._request = request
+        self._running: dict[tuple[str, bool], Server] = {}
+
+    def get(self, database: str, s3: bool = False) -> Server:
+        if (database, s3) not in self._running:
+            config = TEST_CONFIG
+            if s3:
+                moto: MotoServer = self._request.getfixturevalue("moto")
+                config += s3_storage_config(moto, f"ojin-session-{database}")
+            factory: pytest.TempPathFactory = self._request.getfixturevalue("tmp_path_factory")
+            env = self._request.getfixturevalue("database_env")(database)
+            root = factory.mktemp("session-server")
+            self._running[database, s3] = configured_server(root, config, env)
+        return self._running[database, s3]
+
+    def stop(self) -> None:
+        for running in self._running.values():
+            running.stop()
 
 
 @pytest.fixture(scope="session")
-def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = session_server(tmp_path_factory, {}, TEST_CONFIG)
-    yield running
-    running.stop()
+def session_servers(request: pytest.FixtureRequest) -> Iterator[SessionServers]:
+    servers = SessionServers(request)
+    yield servers
+    servers.stop()
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory, database_env) -> Iterator[Server]:
-    running = session_server(tmp_path_factory, database_env("postgres"), TEST_CONFIG)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="session")
-def shared_server(tmp_path_factory: pytest.TempPathFactory, database_env) -> Iterator[Server]:
-    running = session_server(tmp_path_factory, database_env("shared"), TEST_CONFIG)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="session")
-def server(request: pytest.FixtureRequest, database: str) -> Server:
-    """The shared server, configured with several organizations' keys (so no dev key), on the
-    test's database backend (one server of each, kept for the session)."""
-    return request.getfixturevalue(f"{database}_server")
+def server(session_servers: SessionServers, database: str) -> Server:
+    """The shared server of the test's database backend."""
+    return session_servers.get(database)
 
 
 @pytest.fixture(scope="session")
@@ -511,39 +522,9 @@ create_bucket = true
 
 
 @pytest.fixture(scope="session")
-def sqlite_s3_server(
-    tmp_path_factory: pytest.TempPathFactory, moto: MotoServer
-) -> Iterator[Server]:
-    config = TEST_CONFIG + s3_storage_config(moto, "ojin-shared-s3")
-    running = session_server(tmp_path_factory, {}, config)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="session")
-def postgres_s3_server(
-    tmp_path_factory: pytest.TempPathFactory, moto: MotoServer, database_env
-) -> Iterator[Server]:
-    config = TEST_CONFIG + s3_storage_config(moto, "ojin-shared-s3-postgres")
-    running = session_server(tmp_path_factory, database_env("postgres"), config)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="session")
-def shared_s3_server(
-    tmp_path_factory: pytest.TempPathFactory, moto: MotoServer, database_env
-) -> Iterator[Server]:
-    config = TEST_CONFIG + s3_storage_config(moto, "ojin-shared-s3-processes")
-    running = session_server(tmp_path_factory, database_env("shared"), config)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="session")
-def s3_server(request: pytest.FixtureRequest, database: str) -> Server:
+def s3_server(session_servers: SessionServers, database: str) -> Server:
     """Like `server`, with its objects in a bucket of the moto server."""
-    return request.getfixturevalue(f"{database}_s3_server")
+    return session_servers.get(database, s3=True)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from ojin_local.domain.portraits import portrait_png
 from tests.conftest import GENERATE, TEST_CONFIG
 
-pytestmark = pytest.mark.every_database
+pytestmark = pytest.mark.every_database(shared_in_test_all=True)
 
 DEV_KEY = "ojin-local-dev-key"
 

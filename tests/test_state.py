@@ -14,7 +14,7 @@ import pytest
 from ojin_local.domain.portraits import portrait_png
 from tests.conftest import GENERATE, run_cli, wait_until
 
-pytestmark = pytest.mark.every_database
+pytestmark = pytest.mark.every_database(shared_in_test_all=True)
 
 DEV_KEY = "ojin-local-dev-key"
 MIB = 1024 * 1024
