@@ -323,6 +323,11 @@ def announce(config: Config, dev_key_active: bool) -> None:
         f"  data dir:  {config.server.data_dir}",
         f"  database:  {mask_url(config.database.url) or 'SQLite, in the data dir'}",
         f"  storage:   {config.storage.backend}",
+        *(
+            [f"  processes: {config.server.processes} API processes; `ojin-local worker` runs jobs"]
+            if config.server.processes > 1
+            else []
+        ),
         f"  console:   {config.server.public_url}/",
         f"  docs:      {config.server.public_url}/docs",
     ]

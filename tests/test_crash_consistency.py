@@ -26,7 +26,7 @@ import pytest
 
 from ojin_local.client import OjinClient
 from ojin_local.domain.portraits import portrait_png
-from tests.conftest import GENERATE, Server, run_cli, wait_until
+from tests.conftest import GENERATE, Server, Worker, run_cli, wait_until
 from tests.storage_helpers import multipart_etag
 
 pytestmark = [pytest.mark.crash, pytest.mark.timeout(900)]
@@ -111,13 +111,17 @@ def every_asset(client: httpx.Client, source: str) -> list[dict]:
 
 
 def assert_database_intact(server: Server) -> None:
-    with sqlite3.connect(server.data_dir / "ojin-local.sqlite3") as db:
+    """SQLite's own check (Postgres's crash safety is Postgres's: its WAL)."""
+    if server.sqlite_file is None:
+        return
+    with sqlite3.connect(server.sqlite_file) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def assert_only_owned_objects_after_gc(server: Server) -> None:
+    data_dir = str(server.data_dir)
     collected = run_cli(
-        "gc", "--ttl-seconds", "0", "--grace-seconds", "0", "--data-dir", str(server.data_dir)
+        "gc", "--ttl-seconds", "0", "--grace-seconds", "0", "--data-dir", data_dir, env=server.env
     )
     assert collected.returncode == 0, collected.stderr
     with httpx.Client(base_url=server.url, headers=DEV_KEY) as client:
@@ -194,6 +198,53 @@ def test_nothing_acknowledged_is_lost_across_random_kills(make_server) -> None:
             check(server, acked)
         except AssertionError as exc:
             raise AssertionError(f"seed {seed}, round {round_}: {exc}") from exc
+    assert_only_owned_objects_after_gc(server)
+
+
+def all_serving(server: Server) -> bool:
+    processes = httpx.get(f"{server.url}/_ojin/health", timeout=10).json()["processes"]
+    return processes["serving"] == processes["configured"]
+
+
+def test_killed_api_processes_and_workers_of_a_shared_instance_lose_nothing(make_server) -> None:
+    """The shared profile (two API processes and a worker): one of them SIGKILLed at a random
+    moment of each round, while two clients work. The supervisor replaces an API process, a new
+    worker takes over from a killed one, and nothing acknowledged is lost."""
+    seed = crash_seed()
+    rng = random.Random(seed)
+    rounds = int(os.environ.get("OJIN_CRASH_SHARED_ROUNDS", "12"))
+    server = make_server(database="shared")
+    acked = Acknowledged()
+    killed: Counter[str] = Counter()
+    for round_ in range(rounds):
+        stop = threading.Event()
+        workers = [
+            threading.Thread(
+                target=client_work,
+                args=(server.url, random.Random(rng.random()), acked, stop),
+            )
+            for _ in range(2)
+        ]
+        for worker in workers:
+            worker.start()
+        time.sleep(rng.uniform(0.05, 1.2))
+        victim = rng.choice(["api", "api", "worker"])
+        killed[victim] += 1
+        if victim == "worker":
+            assert server.worker is not None
+            server.worker.stop(signal.SIGKILL)
+            server.worker = Worker(server.data_dir, server.args, server.env).start()
+        else:
+            os.kill(rng.choice(server.api_processes()), signal.SIGKILL)
+        stop.set()
+        for worker in workers:
+            worker.join(30)
+        assert wait_until(lambda: all_serving(server), timeout=30)
+        try:
+            check(server, acked)
+        except AssertionError as exc:
+            raise AssertionError(f"seed {seed}, round {round_}: {exc}") from exc
+    print(f"shared-instance kills (seed {seed}): {dict(killed)}")
     assert_only_owned_objects_after_gc(server)
 
 

@@ -1,4 +1,5 @@
-"""The shared instance (issue 16): `serve --processes 2` on Postgres and Redis, with a worker.
+"""The shared instance (issue 16): `serve --processes 2` on Postgres, Redis and S3 (moto), with a
+worker.
 
 What only several processes can show: which config they need, that a killed API process is
 replaced with nothing acknowledged lost, that SIGTERM stops them all, and that what one process
@@ -33,17 +34,19 @@ from tests.conftest import (
     Worker,
     generate,
     run_cli,
+    s3_storage_config,
     wait_for_job,
     wait_until,
 )
+from tests.moto_server import MotoServer
 
 
 @pytest.fixture
-def shared(make_server, tmp_path) -> Server:
-    """A shared instance of this test's own, with the shared server's keys: two API processes
-    and a worker."""
+def shared(make_server, tmp_path, moto: MotoServer) -> Server:
+    """A shared instance of this test's own, as a team would run it across machines (Postgres,
+    Redis, S3), with the shared server's keys: two API processes and a worker."""
     config = tmp_path / "config.toml"
-    config.write_text(TEST_CONFIG)
+    config.write_text(TEST_CONFIG + s3_storage_config(moto, f"ojin-shared-{uuid.uuid4().hex[:8]}"))
     return make_server("--config", str(config), database="shared")
 
 
@@ -84,6 +87,7 @@ def test_more_than_one_process_needs_a_shared_database_and_queue(tmp_path, datab
 
 def test_health_counts_the_processes_and_a_killed_one_is_replaced(shared: Server, contract) -> None:
     """Writes go on while one API process is SIGKILLed: every acknowledged one is kept."""
+    assert "processes: 2 API processes; `ojin-local worker` runs jobs" in shared.log
     assert serving(shared) == {"configured": 2, "serving": 2}
     first = shared.api_processes()
     assert len(first) == 2

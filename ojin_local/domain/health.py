@@ -59,7 +59,8 @@ def _jobs(queue: Queue, jobs: JobsConfig, consumer: Consumer | None) -> dict[str
             "status": "disabled",
             **report,
             "consumer": "none",
-            "detail": "serve --no-jobs: jobs wait for `ojin-local worker`",
+            "detail": "no jobs run here (serve --no-jobs, or --processes above 1): "
+            "`ojin-local worker` runs them",
         }
     alive = consumer.running
     return {
