@@ -627,12 +627,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+LONG_SUITES = ("crash", "contract", "concurrency")  # about 45% of the run, in 9 tests
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The soak's time limit follows --soak-seconds: its run, then the jobs' and the checks'."""
+    """The soak's time limit follows --soak-seconds: its run, then the jobs' and the checks'.
+    The long suites run first: under xdist's worksteal the other worker then takes the short
+    tests, where running them last left one worker alone with them for a minute or more."""
     limit = config.getoption("--soak-seconds") + 360
     for item in items:
         if item.get_closest_marker("concurrency") is not None:
             item.add_marker(pytest.mark.timeout(limit))
+    items.sort(key=lambda item: not any(item.get_closest_marker(name) for name in LONG_SUITES))
+
+
+FIGURES = "figures"  # a test's record_property name for what the run's summary shows
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Figures tests measured (the soak's throughput and latencies), shown after the run.
+    Recorded as properties rather than printed, so they reach this summary from xdist workers."""
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, text in getattr(report, "user_properties", ()):
+                if name == FIGURES and getattr(report, "when", "") == "call":
+                    terminalreporter.write_sep("-", report.nodeid)
+                    terminalreporter.write_line(text)
 
 
 @pytest.fixture(scope="module")

@@ -209,7 +209,9 @@ def test_list_filters_and_orders_newest_first(alice: Api) -> None:
     assert [a["name"] for a in accented["data"]] == [names[0]]
     literal = alice.get("/v1/assets", params={"name": f"_{tag}%"}).json()
     assert [a["name"] for a in literal["data"]] == [names[1]]
-    assert alice.get("/v1/assets", params={"name": "%"}).json()["pagination"]["total_items"] == 1
+    # "%" is a literal: it matches names holding one (others' tests on this server made some).
+    percent = alice.get("/v1/assets", params={"name": "%", "limit": 100}).json()["data"]
+    assert names[1] in [a["name"] for a in percent] and all("%" in a["name"] for a in percent)
     images = alice.get("/v1/assets", params={"name": tag, "category": "image"}).json()
     assert {a["name"] for a in images["data"]} == {names[0], names[2]}
     # The seed declares category a plain string filter: an unknown one matches nothing.

@@ -36,6 +36,7 @@ from tests.conftest import (
     ADMIN_KEY,
     ALICE_KEY,
     BOB_KEY,
+    FIGURES,
     GENERATE,
     TEST_CONFIG,
     Api,
@@ -683,7 +684,7 @@ TEMPLATES = ["v1", "v2", "v3"]
 
 
 def test_soak(
-    soak_server: Server, contract: Any, soak_settings: Settings, capsys: pytest.CaptureFixture
+    soak_server: Server, contract: Any, soak_settings: Settings, record_property: Any
 ) -> None:
     settings = soak_settings
     ledger = Ledger(renders_left=max(4, int(settings.seconds // 4)))
@@ -705,8 +706,7 @@ def test_soak(
     for client in clients:
         client.close()
 
-    with capsys.disabled():
-        print(report(ledger, settings, elapsed))
+    record_property(FIGURES, report(ledger, settings, elapsed))
     assert not stuck, f"clients still running after the soak (a deadlock?): {stuck}"
     assert not ledger.problems, f"{len(ledger.problems)} problem(s):\n" + "\n".join(
         ledger.problems[:30]
