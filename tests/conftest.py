@@ -487,6 +487,15 @@ CHROMIUM_ARGS = [
 ]
 
 
+def loaded_width(image: Any) -> int:
+    """The natural width of an <img> (a Playwright locator) once it has loaded. Thumbnails load
+    lazily, once in view, and one not yet loading counts as `complete`: so it is scrolled into
+    view and waited for until it has a width."""
+    image.scroll_into_view_if_needed()
+    image.page.wait_for_function("img => img.naturalWidth > 0", arg=image.element_handle())
+    return image.evaluate("img => img.naturalWidth")
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Debian's Chromium driven by Playwright, one for the session: Playwright's sync API runs

@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, expect
 
 from ojin_local import __version__
 from ojin_local.client import OjinClient
-from tests.conftest import clean_env, ojin_local_command, s3_storage_config
+from tests.conftest import clean_env, loaded_width, ojin_local_command, s3_storage_config
 from tests.moto_server import MotoServer
 
 pytestmark = pytest.mark.blackbox
@@ -187,8 +187,7 @@ def console_shows_the_templates(browser: Browser, root: str) -> None:
         thumbnails = page.locator(".asset-card img")
         expect(thumbnails).to_have_count(3)
         for thumbnail in thumbnails.all():
-            expect(thumbnail).to_have_js_property("complete", True)
-            assert thumbnail.evaluate("img => img.naturalWidth") > 0
+            assert loaded_width(thumbnail) > 0
     finally:
         context.close()
     assert errors == []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from tests.conftest import Api, Server
+from tests.conftest import Api, Server, loaded_width
 from tests.console.conftest import Console, assets_named, png, stored_bytes
 
 HOSTILE = "<img src=x onerror=alert(1)>.png"
@@ -51,9 +51,7 @@ def test_an_image_uploaded_by_file_chooser_and_by_drop_keeps_its_bytes(
         assert asset["category"] == "image" and asset["content_type"] == "image/png"
         assert stored_bytes(dev_api, asset["asset_id"]) == data
         card = page.get_by_role("article", name=name)
-        thumb = card.locator("img")
-        expect(thumb).to_have_js_property("complete", True)
-        assert thumb.evaluate("img => img.naturalWidth") == (64 if name == "chosen.png" else 40)
+        assert loaded_width(card.locator("img")) == (64 if name == "chosen.png" else 40)
     expect(page.get_by_role("progressbar", name="Upload of chosen.png")).to_have_attribute(
         "aria-valuenow", "100"
     )
