@@ -487,13 +487,23 @@ CHROMIUM_ARGS = [
 ]
 
 
-def loaded_width(image: Any) -> int:
-    """The natural width of an <img> (a Playwright locator) once it has loaded. Thumbnails load
-    lazily, once in view, and one not yet loading counts as `complete`: so it is scrolled into
-    view and waited for until it has a width."""
-    image.scroll_into_view_if_needed()
-    image.page.wait_for_function("img => img.naturalWidth > 0", arg=image.element_handle())
-    return image.evaluate("img => img.naturalWidth")
+def loaded_width(image: Any, timeout: float = 10.0) -> int:
+    """The natural width of an <img> (a Playwright locator) once it has loaded, 0 if it never
+    does. Thumbnails load lazily, once in view, and one not yet loading counts as `complete`; a
+    list may also be drawn again meanwhile (after an upload), replacing the element. So each try
+    finds the image afresh, scrolls it into view and reads its width."""
+    from playwright.sync_api import Error
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            image.scroll_into_view_if_needed(timeout=1000)
+            width = image.evaluate("img => img.naturalWidth", timeout=1000)
+        except Error:  # replaced while we looked
+            width = 0
+        if width or time.monotonic() > deadline:
+            return width
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
