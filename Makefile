@@ -57,7 +57,7 @@ $(WRK):
 
 # pytest-xdist workers, one per core up to four (TEST_WORKERS=0: one process). Run in one
 # process the suite keeps one core of two busy on average, its tests waiting on the servers
-# they start; two workers take it from ~13 to ~7 minutes on the 2-core machine.
+# they start (README, "Tests and benchmarks", has the timings).
 TEST_WORKERS ?= auto
 PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses 4 --dist worksteal
 

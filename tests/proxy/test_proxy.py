@@ -228,7 +228,7 @@ def test_an_unreachable_upstream_is_a_502_at_once(start_proxy: Any, contract: Co
         elapsed = time.monotonic() - started
     assert answer.status_code == 502
     assert answer.json()["code"] == "BAD_GATEWAY"
-    assert elapsed < 2  # at once: the timeout (30 s) never came into it
+    assert elapsed < 0.5
     assert proxy.drift()["upstream_errors"] == 1
 
 
@@ -243,7 +243,7 @@ def test_a_silent_upstream_is_a_504_after_the_timeout(
         elapsed = time.monotonic() - started
     assert answer.status_code == 504
     assert answer.json()["code"] == "GATEWAY_TIMEOUT"
-    assert 0.5 <= elapsed < 2.5  # cut at the timeout, not after the stub's 3 s
+    assert 0.5 <= elapsed < 2
 
 
 def test_bodies_over_the_cap_are_recorded_by_size_and_md5(
